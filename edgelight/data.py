@@ -1,0 +1,162 @@
+"""Data sets: the built-in ``digits`` (scikit-learn's 1,797 real hand-written digits) and
+CIFAR-10/100 / Fashion-MNIST read from the user's files. Nothing is ever downloaded.
+
+Every loader returns uint8-free float tensors in [0, 1], NCHW, so one preprocessing
+rule (``(x - mean) / std``) and the CIFAR model configurations apply unchanged.
+"""
+
+import gzip
+import pickle  # only for CIFAR's own data format (plain dicts of arrays), never for checkpoints
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+DIGITS_SEED, DIGITS_TEST = 0, 360
+
+
+class DataError(ValueError):
+    """A missing or malformed data directory; the message names the files expected."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    flip: bool  # whether horizontal flips are a valid augmentation
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+
+def _fit(x: torch.Tensor, in_chans: int, size: int) -> torch.Tensor:
+    """Resize to size x size and match the channel count (grey <-> RGB)."""
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp_(0, 1)
+    if x.shape[1] != in_chans:
+        x = x.mean(1, keepdim=True).expand(-1, in_chans, -1, -1) if in_chans in (1, 3) else None
+        if x is None:
+            raise DataError(f"cannot present images with {in_chans} channels")
+    return x.contiguous()
+
+
+def _stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    return tuple(round(v, 4) for v in x.mean((0, 2, 3)).tolist()), tuple(round(v, 4) for v in x.std((0, 2, 3)).tolist())
+
+
+def load_digits(in_chans: int = 3, size: int = 32) -> Dataset:
+    """scikit-learn's 8x8 digits, upsampled to size x size, with a fixed seeded 1,437 / 360 split."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(DIGITS_SEED))
+    test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
+    x = _fit(x, in_chans, size)
+    mean, std = _stats(x[train])
+    return Dataset("digits", x[train], y[train], x[test], y[test], [str(i) for i in range(10)], mean, std, flip=False)
+
+
+CIFAR_FILES = {
+    "cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"], "batches.meta", b"labels", b"label_names"),
+    "cifar100": (["train"], ["test"], "meta", b"fine_labels", b"fine_label_names"),
+}
+FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def _find(data_dir: Path, names: list[str], dataset: str) -> list[Path]:
+    """Locate the files in data_dir or one of its sub-folders (the archives unpack into one)."""
+    for folder in [data_dir, *sorted(p for p in data_dir.glob("*") if p.is_dir())]:
+        found = [next((folder / n for n in (name, name + ".gz") if (folder / n).is_file()), None) for name in names]
+        if all(found):
+            return found
+    raise DataError(f"{dataset}: '{data_dir}' does not hold the expected files: {', '.join(names)}")
+
+
+def _unpickle(path: Path, dataset: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except Exception as e:  # noqa: BLE001 (any decoding failure means the same thing to the user)
+        raise DataError(f"{dataset}: '{path}' is not a CIFAR python-pickle batch ({e})") from None
+
+
+def load_cifar(data_dir: Path, variant: str = "cifar10", in_chans: int = 3, size: int = 32) -> Dataset:
+    """CIFAR-10/100 from the standard python-pickle batches (cifar-10-batches-py / cifar-100-python)."""
+    train_names, test_names, meta_name, label_key, names_key = CIFAR_FILES[variant]
+    paths = _find(Path(data_dir), train_names + test_names + [meta_name], variant)
+
+    def read(ps):
+        xs, ys = [], []
+        for p in ps:
+            batch = _unpickle(p, variant)
+            if b"data" not in batch or label_key not in batch:
+                raise DataError(f"{variant}: '{p}' lacks the 'data' / '{label_key.decode()}' entries of a CIFAR batch")
+            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        return torch.from_numpy(np.concatenate(xs)).float() / 255.0, torch.from_numpy(np.concatenate(ys))
+
+    train_x, train_y = read(paths[: len(train_names)])
+    test_x, test_y = read(paths[len(train_names) : -1])
+    classes = [c.decode() for c in _unpickle(paths[-1], variant)[names_key]]
+    train_x, test_x = _fit(train_x, in_chans, size), _fit(test_x, in_chans, size)
+    mean, std = _stats(train_x)
+    return Dataset(variant, train_x, train_y, test_x, test_y, classes, mean, std, flip=True)
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8 or struct.unpack(">I", data[:4])[0] != magic:
+        raise DataError(f"fashion-mnist: '{path}' is not an IDX file (bad magic number)")
+    dims = magic & 0xFF
+    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
+    if body.size != int(np.prod(shape)):
+        raise DataError(f"fashion-mnist: '{path}' is truncated ({body.size} of {int(np.prod(shape))} values)")
+    return body.reshape(shape)
+
+
+def load_fashion_mnist(data_dir: Path, in_chans: int = 3, size: int = 32) -> Dataset:
+    """Fashion-MNIST from the standard IDX files (optionally gzipped)."""
+    paths = _find(Path(data_dir), list(FASHION_FILES), "fashion-mnist")
+    xs = [torch.from_numpy(_read_idx(p, 0x803).copy()).float().unsqueeze(1) / 255.0 for p in paths[0::2]]
+    ys = [torch.from_numpy(_read_idx(p, 0x801).astype(np.int64)) for p in paths[1::2]]
+    for x, y, p in zip(xs, ys, paths[1::2]):
+        if len(x) != len(y):
+            raise DataError(f"fashion-mnist: '{p}' has {len(y)} labels for {len(x)} images")
+    train_x, test_x = _fit(xs[0], in_chans, size), _fit(xs[1], in_chans, size)
+    mean, std = _stats(train_x)
+    return Dataset("fashion-mnist", train_x, ys[0], test_x, ys[1], FASHION_CLASSES, mean, std, flip=False)
+
+
+DATASETS = ("digits", "cifar10", "cifar100", "fashion-mnist")
+
+
+def load_dataset(name: str, data_dir: Path | None = None, in_chans: int = 3, size: int = 32) -> Dataset:
+    if name == "digits":
+        return load_digits(in_chans, size)
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")
+    if data_dir is None or not Path(data_dir).is_dir():
+        raise DataError(f"{name} needs --data-dir pointing at an existing folder with its files (got {data_dir})")
+    if name == "fashion-mnist":
+        return load_fashion_mnist(Path(data_dir), in_chans, size)
+    return load_cifar(Path(data_dir), name, in_chans, size)
+
+
+def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
+    return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
