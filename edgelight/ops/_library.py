@@ -1,5 +1,7 @@
 """The one ``torch.library`` handle for the edgelight namespace."""
 
+from contextvars import ContextVar
+
 import torch
 
 LIB = torch.library.Library("edgelight", "DEF")
@@ -22,3 +24,8 @@ def register_out_kernels(name: str, functional) -> None:
 
     LIB.impl(f"{name}.out", out_kernel, "CPU")
     LIB.impl(f"{name}.out", lambda x, *args, out: out, "Meta")
+
+
+# The lowering a target asked for while it traces a model (see edgelight.ops.lowering.lowered):
+# None keeps each op as a single custom node, else {"shift2d": fn, "channel_shuffle": fn}.
+ACTIVE_LOWERING: ContextVar[dict | None] = ContextVar("edgelight_lowering", default=None)

@@ -12,7 +12,7 @@ A negative dilation reverses every direction; the backward pass is exactly that.
 
 import torch
 
-from edgelight.ops._library import LIB, define_with_out, register_out_kernels
+from edgelight.ops._library import ACTIVE_LOWERING, LIB, define_with_out, register_out_kernels
 
 define_with_out("shift2d", "Tensor x, int kernel_size=3, int dilation=1")
 
@@ -76,7 +76,10 @@ register_out_kernels("shift2d", _shift2d_cpu)
 
 
 def shift2d(x: torch.Tensor, kernel_size: int = 3, dilation: int = 1) -> torch.Tensor:
-    """Shift each channel by its interleaved direction (one node under torch.export)."""
+    """Shift each channel by its interleaved direction (one node under torch.export, unless lowered)."""
+    lowering = ACTIVE_LOWERING.get()
+    if lowering is not None:
+        return lowering["shift2d"](x, kernel_size, dilation)
     return torch.ops.edgelight.shift2d(x, kernel_size, dilation)
 
 

@@ -7,7 +7,7 @@ the backward pass.
 
 import torch
 
-from edgelight.ops._library import LIB, define_with_out, register_out_kernels
+from edgelight.ops._library import ACTIVE_LOWERING, LIB, define_with_out, register_out_kernels
 
 define_with_out("channel_shuffle", "Tensor x, int groups")
 
@@ -44,7 +44,10 @@ register_out_kernels("channel_shuffle", _channel_shuffle_cpu)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """ShuffleNet channel shuffle (one node under torch.export)."""
+    """ShuffleNet channel shuffle (one node under torch.export, unless lowered)."""
+    lowering = ACTIVE_LOWERING.get()
+    if lowering is not None:
+        return lowering["channel_shuffle"](x, groups)
     return torch.ops.edgelight.channel_shuffle(x, groups)
 
 
