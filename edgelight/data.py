@@ -6,7 +6,7 @@ rule (``(x - mean) / std``) and the CIFAR model configurations apply unchanged.
 """
 
 import gzip
-import pickle  # only for CIFAR's own data format (plain dicts of arrays), never for checkpoints
+import pickle  # only CIFAR's own data format, through an unpickler that admits arrays only; never checkpoints
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,10 +85,25 @@ def _find(data_dir: Path, names: list[str], dataset: str) -> list[Path]:
     raise DataError(f"{dataset}: '{data_dir}' does not hold the expected files: {', '.join(names)}")
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR batches are dicts of bytes, lists and numpy arrays: refuse every other global, so a crafted
+    file cannot run code while it is read."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+               ("_codecs", "encode")}  # how a Python 3 protocol-2 pickle writes bytes
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path, dataset: str) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
+            return _ArraysOnly(f, encoding="bytes").load()
     except Exception as e:  # noqa: BLE001 (any decoding failure means the same thing to the user)
         raise DataError(f"{dataset}: '{path}' is not a CIFAR python-pickle batch ({e})") from None
 
@@ -98,19 +113,32 @@ def load_cifar(data_dir: Path, variant: str = "cifar10", in_chans: int = 3, size
     train_names, test_names, meta_name, label_key, names_key = CIFAR_FILES[variant]
     paths = _find(Path(data_dir), train_names + test_names + [meta_name], variant)
 
+    meta = _unpickle(paths[-1], variant)
+    if not isinstance(meta, dict) or not isinstance(meta.get(names_key), list):
+        raise DataError(f"{variant}: '{paths[-1]}' lacks the '{names_key.decode()}' entry of a CIFAR meta file")
+    classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta[names_key]]
+
     def read(ps):
         xs, ys = [], []
         for p in ps:
             batch = _unpickle(p, variant)
-            if b"data" not in batch or label_key not in batch:
+            if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
                 raise DataError(f"{variant}: '{p}' lacks the 'data' / '{label_key.decode()}' entries of a CIFAR batch")
-            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            try:
+                data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[label_key], dtype=np.int64)
+            except (TypeError, ValueError) as e:
+                raise DataError(f"{variant}: '{p}' is not a CIFAR batch ({e})") from None
+            if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (len(data),) or not ((labels >= 0) & (labels < len(classes))).all():
+                raise DataError(
+                    f"{variant}: '{p}' is not a CIFAR batch (expected uint8 data [N, 3072] and N labels in 0..{len(classes) - 1}; "
+                    f"got data {list(data.shape)} and {labels.size} labels)"
+                )
+            xs.append(data.reshape(-1, 3, 32, 32))
+            ys.append(labels)
         return torch.from_numpy(np.concatenate(xs)).float() / 255.0, torch.from_numpy(np.concatenate(ys))
 
     train_x, train_y = read(paths[: len(train_names)])
     test_x, test_y = read(paths[len(train_names) : -1])
-    classes = [c.decode() for c in _unpickle(paths[-1], variant)[names_key]]
     train_x, test_x = _fit(train_x, in_chans, size), _fit(test_x, in_chans, size)
     mean, std = _stats(train_x)
     return Dataset(variant, train_x, train_y, test_x, test_y, classes, mean, std, flip=True)
@@ -118,11 +146,16 @@ def load_cifar(data_dir: Path, variant: str = "cifar10", in_chans: int = 3, size
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:  # a .gz that is not gzip, or is cut short
+        raise DataError(f"fashion-mnist: '{path}' cannot be read ({e})") from None
     if len(data) < 8 or struct.unpack(">I", data[:4])[0] != magic:
         raise DataError(f"fashion-mnist: '{path}' is not an IDX file (bad magic number)")
     dims = magic & 0xFF
+    if len(data) < 4 + 4 * dims:
+        raise DataError(f"fashion-mnist: '{path}' is truncated (its header needs {dims} dimensions)")
     shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
     if body.size != int(np.prod(shape)):
@@ -152,7 +185,8 @@ def load_dataset(name: str, data_dir: Path | None = None, in_chans: int = 3, siz
     if name not in DATASETS:
         raise DataError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")
     if data_dir is None or not Path(data_dir).is_dir():
-        raise DataError(f"{name} needs --data-dir pointing at an existing folder with its files (got {data_dir})")
+        files = FASHION_FILES if name == "fashion-mnist" else (*CIFAR_FILES[name][0], *CIFAR_FILES[name][1], CIFAR_FILES[name][2])
+        raise DataError(f"{name} needs --data-dir pointing at an existing folder with its files: {', '.join(files)} (got {data_dir})")
     if name == "fashion-mnist":
         return load_fashion_mnist(Path(data_dir), in_chans, size)
     return load_cifar(Path(data_dir), name, in_chans, size)

@@ -22,8 +22,15 @@ def register_out_kernels(name: str, functional) -> None:
         out.copy_(result)
         return out
 
+    def out_meta(x, *args, out):
+        # the functional op's fake kernel checks the arguments and gives the shape, as the CPU kernel does
+        result = getattr(torch.ops.edgelight, name).default(x, *args)
+        if out.shape != result.shape:
+            out.resize_(result.shape)
+        return out
+
     LIB.impl(f"{name}.out", out_kernel, "CPU")
-    LIB.impl(f"{name}.out", lambda x, *args, out: out, "Meta")
+    LIB.impl(f"{name}.out", out_meta, "Meta")
 
 
 # The lowering a target asked for while it traces a model (see edgelight.ops.lowering.lowered):

@@ -6,6 +6,10 @@ pipeline owns naming, atomic publication, verification and the sidecar, so no ta
 repeats them. Its runner loads an artifact and maps float32 NCHW batches to logits.
 """
 
+import contextlib
+import os
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -57,7 +61,47 @@ class Target:
     runnable_here: Callable[[], str | None]  # None when it runs here, else the reason it cannot
     default_precision: str = "fp32"
     inspect: Callable[[Path], dict] | None = None  # op inventory / spec of an artifact read back from disk
+    # the options lower() understands: name -> allowed values, the first one the default
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def check_options(self, options: dict) -> dict:
+        """The options with defaults filled in; an unknown name or value is a ValueError naming the choices."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(self.options) or "none"
+            raise ValueError(f"unknown {self.name} option(s): {', '.join(unknown)} (known: {known})")
+        for key, value in options.items():
+            if value not in self.options[key]:
+                raise ValueError(f"{self.name} option {key}='{value}' is not one of: {', '.join(self.options[key])}")
+        return {key: options.get(key, values[0]) for key, values in self.options.items()}
 
 
 class TargetError(RuntimeError):
     """A lowering or runtime failure with a message meant for the user."""
+
+
+@contextlib.contextmanager
+def native_log():
+    """Collect what native runtime code writes to stderr (fd 2) while the block runs.
+
+    The runtimes log CPU probing and delegate creation on every load; a runner keeps that out of
+    the user's terminal and quotes the collected lines only when a load fails.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(ln.strip() for ln in sink.read().decode(errors="replace").splitlines() if ln.strip())
+
+
+def quote_errors(lines: list[str], limit: int = 2) -> str:
+    """The last error-looking lines of a native log, for a one-line message."""
+    errors = [ln for ln in lines if any(w in ln.lower() for w in ("error", "fail", "invalid", "unsupported"))]
+    return "; ".join(errors[-limit:])

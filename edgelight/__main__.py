@@ -1,0 +1,3 @@
+from edgelight.cli import main
+
+main()

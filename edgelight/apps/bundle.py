@@ -1,0 +1,188 @@
+"""`edgelight bundle --app android|ios`: copy exported artifacts, their labels and preprocessing into a demo app.
+
+Each artifact comes with a sidecar next to it (`model.pte` -> `model.pte.json`) holding model, precision,
+input_shape [N, C, H, W], mean, std and labels. The bundle copies artifact and sidecar into the app's model
+folder and (re)writes `manifest.json` there, which the apps read at start:
+
+    {"schema_version": 1, "app": "android", "models": [
+        {"file": "m.pte", "model": "lrunet-4-1x", "runtime": "executorch", "precision": "fp32",
+         "input_shape": [1, 3, 32, 32], "mean": [...], "std": [...], "labels": [...], "bytes": 123, "sha256": "..."}]}
+
+Everything is checked before anything is copied, so a bad artifact never leaves a half-written bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+MANIFEST_NAME = "manifest.json"
+
+# Where each app reads its bundled models from, relative to the app folder.
+APP_ASSET_DIRS = {
+    "android": Path("app/src/main/assets/models"),
+    "ios": Path("EdgelightDemo/Models"),
+}
+
+# Which artifact kinds each app can carry (iOS lists .pte files but its demo runs Core ML only).
+_RUNTIME_BY_SUFFIX = {".pte": "executorch", ".tflite": "tflite", ".mlpackage": "coreml"}
+_SUFFIXES_BY_APP = {"android": (".pte", ".tflite"), "ios": (".pte", ".mlpackage")}
+_PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class BundleError(ValueError):
+    """A bundle request that cannot be carried out; the message is one line naming the file and the reason."""
+
+
+def default_app_dir(app: str) -> Path:
+    """The demo app folder of this checkout (android_demo/ or ios_demo/ beside the edgelight package)."""
+    _check_app(app)
+    return Path(__file__).resolve().parents[2] / f"{app}_demo"
+
+
+def bundle(artifacts: list[Path], app: str, app_dir: Path | None = None) -> list[Path]:
+    """Copy `artifacts` (+ sidecars) into the app and update its manifest; returns the paths written."""
+    _check_app(app)
+    if not artifacts:
+        raise BundleError("nothing to bundle: name at least one artifact")
+    app_dir = Path(app_dir) if app_dir is not None else default_app_dir(app)
+    if not app_dir.is_dir():
+        raise BundleError(f"app folder not found: {app_dir} (pass the {app}_demo folder of an edgelight checkout)")
+
+    entries = [_checked_entry(Path(a), app) for a in artifacts]
+    names = [e["file"] for e in entries]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BundleError(f"two artifacts share the file name {duplicates[0]}; the app folder is flat, rename one")
+
+    dest = app_dir / APP_ASSET_DIRS[app]
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for source, entry in zip(artifacts, entries):
+        source = Path(source)
+        target = dest / entry["file"]
+        _copy(source, target)
+        sidecar_target = dest / (entry["file"] + ".json")
+        shutil.copyfile(_sidecar_path(source), sidecar_target)
+        written += [target, sidecar_target]
+
+    manifest_path = dest / MANIFEST_NAME
+    kept = [m for m in _read_manifest(manifest_path) if m.get("file") not in names and (dest / str(m.get("file"))).exists()]
+    manifest = {"schema_version": 1, "app": app, "models": kept + entries}
+    tmp = manifest_path.with_name(MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, manifest_path)
+    written.append(manifest_path)
+    return written
+
+
+def _check_app(app: str) -> None:
+    if app not in APP_ASSET_DIRS:
+        raise BundleError(f"unknown app '{app}': choose android or ios")
+
+
+def _sidecar_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
+def _checked_entry(artifact: Path, app: str) -> dict:
+    suffix = artifact.suffix
+    if suffix not in _RUNTIME_BY_SUFFIX:
+        raise BundleError(f"{artifact}: not an exported artifact (.pte, .tflite or .mlpackage)")
+    if suffix not in _SUFFIXES_BY_APP[app]:
+        other = "ios" if app == "android" else "android"
+        raise BundleError(f"{artifact}: {suffix} files run on {other}, not {app} (the {app} app takes {', '.join(_SUFFIXES_BY_APP[app])})")
+    is_package = suffix == ".mlpackage"
+    if not (artifact.is_dir() if is_package else artifact.is_file()):
+        raise BundleError(f"artifact not found: {artifact}")
+    sidecar = _sidecar_path(artifact)
+    if not sidecar.is_file():
+        raise BundleError(f"{artifact}: missing sidecar {sidecar.name} (export writes it next to the artifact)")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{sidecar}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise BundleError(f"{sidecar}: must hold a JSON object")
+    return {
+        "file": artifact.name,
+        "model": _field(meta, "model", str, sidecar),
+        "runtime": _RUNTIME_BY_SUFFIX[suffix],
+        "precision": _precision(meta, sidecar),
+        **_preprocessing(meta, sidecar),
+        "bytes": _size(artifact),
+        "sha256": None if is_package else _sha256(artifact),
+    }
+
+
+def _field(meta: dict, key: str, kind: type, sidecar: Path):
+    value = meta.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, (str, list)) and not value):
+        raise BundleError(f"{sidecar}: '{key}' is missing or not a non-empty {kind.__name__}")
+    return value
+
+
+def _precision(meta: dict, sidecar: Path) -> str:
+    precision = _field(meta, "precision", str, sidecar)
+    if precision not in _PRECISIONS:
+        raise BundleError(f"{sidecar}: precision must be one of {', '.join(_PRECISIONS)}, got '{precision}'")
+    return precision
+
+
+def _preprocessing(meta: dict, sidecar: Path) -> dict:
+    shape = _field(meta, "input_shape", list, sidecar)
+    if len(shape) != 4 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
+        raise BundleError(f"{sidecar}: input_shape must be 4 positive integers [N, C, H, W], got {shape}")
+    channels = shape[1]
+    if channels not in (1, 3):
+        raise BundleError(f"{sidecar}: the apps feed camera images with 1 or 3 channels, input_shape has {channels}")
+    norm = {}
+    for key in ("mean", "std"):
+        values = _field(meta, key, list, sidecar)
+        if len(values) != channels or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise BundleError(f"{sidecar}: {key} must hold {channels} numbers (one per input channel), got {values}")
+        norm[key] = [float(v) for v in values]
+    if any(v <= 0 for v in norm["std"]):
+        raise BundleError(f"{sidecar}: std values must be > 0")
+    labels = _field(meta, "labels", list, sidecar)
+    if not all(isinstance(label, str) for label in labels):
+        raise BundleError(f"{sidecar}: labels must be a list of class names (strings)")
+    return {"input_shape": shape, "mean": norm["mean"], "std": norm["std"], "labels": labels}
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy(source: Path, target: Path) -> None:
+    # An .mlpackage is a folder: replace it whole so no stale weights survive from an older bundle.
+    if target.is_dir():
+        shutil.rmtree(target)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copyfile(source, target)
+
+
+def _read_manifest(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise BundleError(f"{path}: existing manifest is not valid JSON; delete it and bundle again") from None
+    models = data.get("models") if isinstance(data, dict) else None
+    return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []

@@ -1,0 +1,187 @@
+"""One artifact's measurement, in a fresh child process: ``python -m edgelight.bench.child JOB RESULT``.
+
+Why a child: a corrupt artifact, a wrong input shape or a runtime abort (SIGSEGV, SIGABRT) must end
+one record, not the whole run; and a fresh process gives a clean RSS baseline for peak memory.
+The parent side is ``run_isolated``; the child side is ``measure``.
+
+Peak memory = peak RSS of the child after load and inference, minus the RSS just before loading
+(after the runtime library and the data set are imported, so neither is counted).
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+# Imported before the baseline so that library code pages are not charged to the model.
+RUNTIME_MODULES = {
+    "eager": ("torch", "edgelight.models", "edgelight.checkpoint"),
+    "executorch": ("torch", "executorch.runtime"),
+    "tflite": ("ai_edge_litert.interpreter",),
+    "coreml": ("coremltools",),
+}
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the peak is the model's, not the imports'."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    hwm = _status_kb("VmHWM")
+    if hwm is not None:
+        return hwm * 1024
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
+
+
+def _rss_bytes() -> int:
+    rss = _status_kb("VmRSS")
+    if rss is not None:
+        return rss * 1024
+    return _peak_rss_bytes()  # no /proc (macOS): the peak so far is the best baseline available
+
+
+def _batches(x: np.ndarray, n: int):
+    """Fixed-shape batches of n (artifacts have a fixed batch); the last padded by repetition."""
+    for i in range(0, len(x), n):
+        b = x[i : i + n]
+        real = len(b)
+        if real < n:
+            b = np.concatenate([b, np.repeat(b[-1:], n - real, axis=0)])
+        yield i, np.ascontiguousarray(b, dtype=np.float32), real
+
+
+def _timed(fn, *args) -> tuple[float, object]:
+    t0 = time.perf_counter_ns()
+    out = fn(*args)
+    return (time.perf_counter_ns() - t0) / 1e6, out
+
+
+def measure(job: dict) -> dict:
+    """Load, time, check accuracy, then profile. Errors carry the stage that failed."""
+    import importlib
+
+    from edgelight.bench.profile import op_profile
+    from edgelight.targets import get_target
+
+    runtime, path = job["runtime"], Path(job["artifact"])
+    data = np.load(job["data"])
+    x, y = data["x"], data["y"]
+    n = int(job["input_shape"][0])
+    first = np.ascontiguousarray(x[:n], dtype=np.float32)
+    for mod in RUNTIME_MODULES.get(runtime, ()):
+        importlib.import_module(mod)
+    runner = get_target(runtime).make_runner()
+    exact = _reset_peak()
+    baseline = _rss_bytes()
+    notes = [] if exact else ["peak RSS could not be reset after imports; it may include import-time memory"]
+    stage = "load"
+    try:
+        load_ms, _ = _timed(runner.load, path, job.get("threads") or None)
+        stage = "first inference"
+        first_ms, out = _timed(runner.run, first)
+        outs = [np.asarray(out)]
+        stage = "warm-up"
+        for _ in range(job["warmup"]):
+            runner.run(first)
+        stage = "timed runs"
+        samples = []
+        for _ in range(job["runs"]):
+            ms, out = _timed(runner.run, first)
+            samples.append(ms)
+        outs.append(np.asarray(out))
+        stage = "accuracy"
+        correct = 0
+        for i, b, real in _batches(x, n):
+            logits = np.asarray(runner.run(b))
+            if logits.ndim != 2 or logits.shape[0] != n:
+                raise ValueError(f"expected logits of shape ({n}, classes), got {logits.shape}")
+            outs.append(logits[:real])
+            correct += int((logits[:real].argmax(1) == y[i : i + real]).sum())
+        peak = max(0, _peak_rss_bytes() - baseline)
+    except Exception as e:
+        raise RuntimeError(f"{stage} failed: {type(e).__name__}: {e}") from e
+    finally:
+        with contextlib.suppress(Exception):  # a runner half-loaded must not mask the real error
+            runner.close()
+    nan = any(not np.all(np.isfinite(o)) for o in outs)
+    if nan:
+        notes.append("NaN or Inf in the outputs")
+    result = {"load_ms": load_ms, "first_ms": first_ms, "samples_ms": samples, "peak_rss_bytes": peak, "correct": correct, "samples": int(len(x)), "nan_outputs": nan, "op_profile": None, "notes": notes}
+    if job.get("profile"):
+        try:
+            result["op_profile"], why = op_profile(runtime, path, first, job["runs"])
+            if why:
+                notes.append(f"no op profile: {why}")
+        except Exception as e:  # noqa: BLE001 (a failed profile must not lose the measurement)
+            notes.append(f"op profile failed: {type(e).__name__}: {e}")
+    return result
+
+
+def main(argv: list[str]) -> int:
+    from edgelight.checkpoint import write_json
+
+    job_path, result_path = Path(argv[0]), Path(argv[1])
+    job = json.loads(job_path.read_text())
+    try:
+        write_json(result_path, {"ok": True, **measure(job)})
+    except Exception as e:  # noqa: BLE001 (every failure becomes this record's error)
+        traceback.print_exc()
+        write_json(result_path, {"ok": False, "error": str(e) or type(e).__name__})
+    return 0
+
+
+def _signal_name(rc: int) -> str:
+    try:
+        return signal.Signals(-rc).name
+    except ValueError:
+        return f"signal {-rc}"
+
+
+def run_isolated(job: dict, timeout: float = 600.0) -> dict:
+    """Run ``measure(job)`` in a fresh interpreter. Always returns a dict with ok=True or ok=False+error."""
+    with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp:
+        job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job_path.write_text(json.dumps(job))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        try:
+            proc = subprocess.run([sys.executable, "-m", "edgelight.bench.child", str(job_path), str(result_path)], capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "error": f"timed out after {timeout:.0f} s (child killed)"}
+        if result_path.is_file():
+            try:
+                return json.loads(result_path.read_text())
+            except json.JSONDecodeError:
+                pass
+        tail = " | ".join(line for line in proc.stderr.strip().splitlines()[-3:])
+        how = f"killed by {_signal_name(proc.returncode)}" if proc.returncode < 0 else f"exited with code {proc.returncode}"
+        return {"ok": False, "error": f"runtime crashed ({how}) before writing a result" + (f": {tail}" if tail else "")}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

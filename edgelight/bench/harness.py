@@ -1,0 +1,189 @@
+"""``run_bench``: the library call behind ``edgelight bench``.
+
+Host: each artifact is measured in its own child process (edgelight.bench.child), one record per
+(model, runtime, precision, device, threads). Phones: a bench plan goes over a DeviceTransport and
+the demo app answers with records in the same schema. Records are appended to ``json_out`` as they
+finish, so a failure later in the run never loses them.
+"""
+
+import contextlib
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgelight.bench import inputs
+from edgelight.bench.child import run_isolated
+from edgelight.bench.records import SCHEMA_VERSION, ResultsFile, host_device, new_record
+from edgelight.bench.stats import summarize
+
+DEVICE_KINDS = ("host", "android", "ios")
+PHONE_RUNTIMES = {"android": ("executorch", "tflite"), "ios": ("coreml",)}  # the engines the demo apps link
+
+
+def parse_device(spec: str) -> tuple[str, str | None]:
+    """'host' | 'android[:SERIAL]' | 'ios[:UDID]' -> (kind, id or None)."""
+    kind, _, ident = (spec or "host").partition(":")
+    if kind not in DEVICE_KINDS or (kind == "host" and ident):
+        raise ValueError(f"unknown device '{spec}'; use host, android[:SERIAL] or ios[:UDID]")
+    return kind, ident or None
+
+
+def _check_counts(threads, warmup, runs) -> None:
+    if runs < 2:
+        raise ValueError(f"--runs must be at least 2 so the spread can be shown (got {runs})")
+    if warmup < 0:
+        raise ValueError(f"--warmup must be >= 0 (got {warmup})")
+    if threads is not None and threads < 0:
+        raise ValueError(f"--threads must be >= 0 (got {threads})")
+
+
+def _plan_items(artifacts) -> list[tuple[Path, str, dict]]:
+    """Resolve every artifact before anything runs, so bad input fails fast with one clear line."""
+    from edgelight.targets import PRECISIONS, SUFFIXES
+
+    items = []
+    for a in artifacts:
+        path = inputs.resolve_artifact(a)
+        if path.suffix not in SUFFIXES:
+            raise ValueError(f"'{a}': cannot tell the runtime from the suffix '{path.suffix}' (expected {', '.join(SUFFIXES)} or a checkpoint folder)")
+        meta = inputs.artifact_meta(path)
+        if meta["precision"] not in PRECISIONS:
+            raise ValueError(f"'{a}': its sidecar says precision '{meta['precision']}'; expected one of {', '.join(PRECISIONS)}")
+        items.append((path, SUFFIXES[path.suffix], meta))
+    if not items:
+        raise ValueError("give at least one artifact (.pte, .tflite, .mlpackage or a checkpoint folder)")
+    return items
+
+
+def _unavailable(runtime: str) -> str | None:
+    """Why this runtime cannot run here (target missing, or its own runnable_here reason)."""
+    from edgelight.targets import get_target
+
+    try:
+        return get_target(runtime).runnable_here()
+    except (ImportError, AttributeError) as e:
+        return f"the {runtime} runner is not available in this install ({type(e).__name__}: {e})"
+
+
+def _fill(record: dict, result: dict, runtime: str, path: Path, dataset: str, warmup: int) -> dict:
+    if not result.get("ok"):
+        record["error"] = result.get("error") or "unknown failure"
+        return record
+    record["latency_ms"] = summarize(result["samples_ms"], load_ms=result["load_ms"], first_ms=result["first_ms"], warmup=warmup)
+    record["memory"] = {"peak_rss_bytes": int(result["peak_rss_bytes"]), "planned_arena_bytes": None}
+    record["accuracy"] = {"dataset": dataset, "top1": result["correct"] / result["samples"], "samples": int(result["samples"])}
+    record["nan_outputs"] = bool(result["nan_outputs"])
+    record["op_profile"] = result.get("op_profile")
+    record["status"] = "ok"
+    notes = record.get("notes", []) + list(result.get("notes") or [])
+    if runtime == "executorch":
+        try:
+            from edgelight.bench.profile import planned_arena_bytes
+
+            record["memory"]["planned_arena_bytes"] = planned_arena_bytes(path)
+        except Exception as e:  # noqa: BLE001 (a missing static figure must not lose the measured ones)
+            notes.append(f"planned arena unreadable: {type(e).__name__}: {e}")
+    if notes:
+        record["notes"] = notes
+    return record
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, what: str):
+    if not enabled:
+        yield lambda desc=None, advance=0: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as bar:
+        task = bar.add_task(what, total=total)
+
+        def step(desc=None, advance=0):
+            bar.update(task, description=desc or what, advance=advance)
+
+        yield step
+
+
+def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeout, profile, progress) -> None:
+    device = host_device()
+    cache: dict = {}
+    with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp, _progress(progress, len(items), "bench") as step:
+        for path, runtime, meta in items:
+            step(f"{meta['model']} [{runtime} {meta['precision']}]")
+            record = new_record(meta, runtime, device, threads, path)
+            if meta.get("weights") == "random":
+                record["notes"] = ["random weights (exported without a trained checkpoint): accuracy is chance level"]
+            reason = _unavailable(runtime)
+            if reason:
+                record.update(status="not_runnable", error=f"not runnable on this host: {reason}")
+            else:
+                key = (dataset, tuple(meta["input_shape"][1:]), tuple(meta["mean"]), tuple(meta["std"]), tuple(meta["labels"]))
+                if key not in cache:
+                    name, x, y = inputs.eval_set(dataset, meta)
+                    npz = Path(tmp) / f"data{len(cache)}.npz"
+                    np.savez(npz, x=x, y=y)
+                    cache[key] = (name, npz)
+                name, npz = cache[key]
+                job = {"artifact": str(path), "runtime": runtime, "threads": threads, "warmup": warmup, "runs": runs, "data": str(npz), "input_shape": meta["input_shape"], "profile": profile}
+                _fill(record, run_isolated(job, timeout), runtime, path, name, warmup)
+            results.append(record)
+            step(advance=1)
+
+
+def _run_phone(kind, ident, items, results: ResultsFile, threads, warmup, runs, transport, progress) -> None:
+    from edgelight.bench.transport import make_transport
+
+    allowed = PHONE_RUNTIMES[kind]
+    bad = [str(p) for p, rt, _ in items if rt not in allowed]
+    if bad:
+        raise ValueError(f"{kind} runs {', '.join(allowed)} artifacts; not: {', '.join(bad)}")
+    transport = transport or make_transport(kind, ident)
+    transport.connect()
+    names = [p.name for p, _, _ in items]
+    if len(set(names)) != len(names):
+        raise ValueError("artifact file names must be unique: they land in one folder on the phone")
+    plan = {
+        "schema_version": SCHEMA_VERSION,
+        "runs": runs,
+        "warmup": warmup,
+        "threads": int(threads or 0),
+        "results": "bench_results.json",
+        "artifacts": [{"file": p.name, "model": m["model"], "runtime": rt, "precision": m["precision"], "input_shape": m["input_shape"], "params": m.get("params"), "macs": m.get("macs")} for p, rt, m in items],
+    }
+    with _progress(progress, len(items), f"{kind} bench") as step:
+
+        def on_record(r):
+            results.append(r)
+            step(f"{r['model']} [{r['runtime']} {r['precision']}]", advance=1)
+
+        transport.run_plan(plan, [p for p, _, _ in items], on_record)
+
+
+def run_bench(artifacts, device: str = "host", threads: int | None = None, warmup: int = 5, runs: int = 20, dataset: str = "digits", json_out=None, report_dir=None, progress: bool = True, timeout: float = 600.0, profile: bool = True, transport=None, command: str | None = None) -> list[dict]:
+    """Measure each artifact and return the records (also written to ``json_out`` as they finish).
+
+    ``threads`` None/0 = the runtime's default. A DeviceError (no phone, phone dropped) propagates
+    after the finished records are saved and the report (if asked for) is built from them.
+    """
+    kind, ident = parse_device(device)
+    _check_counts(threads, warmup, runs)
+    if dataset != "digits" and not Path(dataset).is_dir():
+        raise ValueError(f"--dataset must be 'digits' or an existing folder, got '{dataset}'")
+    items = _plan_items(artifacts)
+    if command is None and Path(sys.argv[0]).name == "edgelight":
+        command = shlex.join(["edgelight", *sys.argv[1:]])
+    results = ResultsFile(json_out, extra={"command": command} if command else None)
+    try:
+        if kind == "host":
+            _run_host(items, results, threads, warmup, runs, dataset, timeout, profile, progress)
+        else:
+            _run_phone(kind, ident, items, results, threads, warmup, runs, transport, progress)
+    finally:
+        if report_dir and results.records:
+            from edgelight.bench.report import write_report
+
+            write_report(results.records, report_dir)
+    return results.records

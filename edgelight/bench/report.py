@@ -1,0 +1,158 @@
+"""report.md + a self-contained report.html (plot embedded) + pareto.png from bench records.
+
+One table, model x runtime x precision (x device, threads): latency with its spread, memory, size,
+accuracy, params, MACs. The Pareto plot puts p50 latency against accuracy, marker area ~ file size.
+"""
+
+import base64
+import html
+import io
+from pathlib import Path
+
+from edgelight.checkpoint import write_atomic
+
+COLUMNS = ("model", "runtime", "precision", "device", "threads", "status", "p50 ms", "mean ± std ms", "p90 / p99 ms", "peak RSS MB", "arena KB", "size KB", "top-1", "params", "MACs", "note")
+COLORS = {"eager": "#4c72b0", "executorch": "#dd8452", "tflite": "#55a868", "coreml": "#c44e52"}
+MARKERS = {"host": "o", "android": "^", "ios": "s"}
+
+
+def _num(v, fmt="{:.3f}") -> str:
+    return "–" if v is None else fmt.format(v)
+
+
+def _count(n) -> str:
+    if n is None:
+        return "–"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def row(r: dict) -> list[str]:
+    lat, mem, acc = r.get("latency_ms") or {}, r.get("memory") or {}, r.get("accuracy") or {}
+    note = r.get("error") or ""
+    if r.get("nan_outputs"):
+        note = ("NaN outputs; " + note).strip("; ")
+    if any(n.startswith("random weights") for n in r.get("notes", [])):
+        note = ("random weights; " + note).strip("; ")
+    return [
+        r["model"], r["runtime"], r["precision"], r["device"].get("name", r["device"]["kind"]), str(r["threads"] or "default"), r["status"],
+        _num(lat.get("p50")),
+        f"{lat['mean']:.3f} ± {lat['std']:.3f}" if lat else "–",
+        f"{lat['p90']:.3f} / {lat['p99']:.3f}" if lat else "–",
+        _num(mem.get("peak_rss_bytes") / 2**20 if mem.get("peak_rss_bytes") is not None else None, "{:.1f}"),
+        _num(mem.get("planned_arena_bytes") / 1024 if mem.get("planned_arena_bytes") is not None else None, "{:.1f}"),
+        f"{r['artifact']['bytes'] / 1024:.1f}",
+        _num(acc.get("top1"), "{:.2%}"),
+        _count(r.get("params")), _count(r.get("macs")), note,
+    ]
+
+
+def _sorted(records):
+    return sorted(records, key=lambda r: (r["model"], r["runtime"], r["precision"], r["device"]["kind"], r["threads"]))
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points no other point beats on both lower latency and higher accuracy."""
+    front = []
+    for i, (lat, acc) in enumerate(points):
+        if not any((l2 <= lat and a2 >= acc) and (l2, a2) != (lat, acc) for l2, a2 in points):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def pareto_png(records: list[dict]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in records if r["status"] == "ok" and r.get("latency_ms") and r.get("accuracy")]
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    if ok:
+        pts = [(r["latency_ms"]["p50"], r["accuracy"]["top1"]) for r in ok]
+        biggest = max(r["artifact"]["bytes"] for r in ok) or 1
+        kinds = sorted({r["device"]["kind"] for r in ok})
+        for runtime, kind in sorted({(r["runtime"], r["device"]["kind"]) for r in ok}):
+            sel = [i for i, r in enumerate(ok) if (r["runtime"], r["device"]["kind"]) == (runtime, kind)]
+            label = runtime if len(kinds) == 1 else f"{runtime} on {kind}"  # host and phone points differ by shape
+            ax.scatter([pts[i][0] for i in sel], [pts[i][1] for i in sel], s=[40 + 600 * ok[i]["artifact"]["bytes"] / biggest for i in sel], c=COLORS.get(runtime, "#8172b2"), marker=MARKERS.get(kind, "o"), alpha=0.7, edgecolors="black", label=label)
+        for r, (x, y) in zip(ok, pts):
+            ax.annotate(f"{r['model']} {r['precision']}", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        front = pareto_front(pts)
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front")
+        if max(p[0] for p in pts) > 20 * max(min(p[0] for p in pts), 1e-6):
+            ax.set_xscale("log")  # eager vs delegated runtimes can differ by orders of magnitude
+        legend = ax.legend(loc="best", fontsize=8, markerscale=0.6)
+        for handle in legend.legend_handles:
+            if hasattr(handle, "set_sizes"):
+                handle.set_sizes([50])
+    else:
+        ax.text(0.5, 0.5, "no successful records to plot", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("p50 latency (ms, lower is better)")
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_title("Latency vs accuracy (marker area ~ file size)")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _context(records: list[dict]) -> list[str]:
+    """Lines under the table: what was measured where, with which versions."""
+    devices = sorted({f"{r['device'].get('name')} ({r['device'].get('cpu') or r['device'].get('soc') or '?'}, {r['device'].get('os') or '?'})" for r in records})
+    versions = {}
+    for r in records:
+        versions.update(r.get("versions") or {})
+    return [f"Devices: {'; '.join(devices)}", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), "Latency: steady state after warm-up, one batch of the artifact's input shape; peak RSS is the child process's peak above its pre-load baseline."]
+
+
+def markdown(records: list[dict], png_name: str = "pareto.png") -> str:
+    lines = ["# edgelight bench report", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in _sorted(records):
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row(r)) + " |")
+    lines += ["", f"![latency vs accuracy]({png_name})", ""] + [f"- {c}" for c in _context(records)]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(records: list[dict], png: bytes) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "\n".join(f'<tr class="rec status-{html.escape(r["status"])}">' + "".join(f"<td>{html.escape(c)}</td>" for c in row(r)) + "</tr>" for r in _sorted(records))
+    ctx = "".join(f"<li>{html.escape(c)}</li>" for c in _context(records))
+    b64 = base64.b64encode(png).decode()
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>edgelight bench report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+th, td {{ border: 1px solid #bbb; padding: 4px 8px; text-align: right; }}
+th {{ background: #eef; }} td:nth-child(-n+6) {{ text-align: left; }}
+tr.status-error td, tr.status-not_runnable td {{ color: #a33; }}
+img {{ max-width: 100%; border: 1px solid #ddd; margin-top: 16px; }}
+</style></head><body>
+<h1>edgelight bench report</h1>
+<table id="results"><thead><tr>{head}</tr></thead>
+<tbody>
+{body}
+</tbody></table>
+<img id="pareto" alt="latency vs accuracy Pareto plot" src="data:image/png;base64,{b64}">
+<ul>{ctx}</ul>
+</body></html>
+"""
+
+
+def write_report(records: list[dict], out_dir) -> dict[str, Path]:
+    """Write report.md, report.html (self-contained) and pareto.png into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    png = pareto_png(records)
+    paths = {"png": out / "pareto.png", "md": out / "report.md", "html": out / "report.html"}
+    write_atomic(paths["png"], png)
+    write_atomic(paths["md"], markdown(records).encode())
+    write_atomic(paths["html"], html_page(records, png).encode())
+    for p in paths.values():
+        p.chmod(0o644)  # mkstemp makes 0600; a report is meant to be shared
+    return paths

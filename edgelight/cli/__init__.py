@@ -1,0 +1,38 @@
+"""The `edgelight` command: thin typer commands over library functions.
+
+Every user mistake becomes one clear line on stderr and a non-zero exit (2 for bad
+arguments, 1 for failures), never a traceback.
+"""
+
+from typing import Annotated
+
+import typer
+
+from edgelight.cli import bench, bundle, export, models, quickstart, train
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", help="edgelight: parameter-efficient CNNs from the paper to the phone.")
+app.command("quickstart")(quickstart.quickstart_command)
+app.command("models")(models.models_command)
+app.command("train")(train.train_command)
+app.command("eval")(train.eval_command)
+app.command("export")(export.export_command)
+app.command("targets")(export.targets_command)
+app.command("bench")(bench.bench_command)
+app.command("bundle")(bundle.bundle_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from edgelight import __version__
+
+        typer.echo(f"edgelight {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False) -> None:
+    """edgelight: parameter-efficient CNNs from the paper to the phone."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,43 @@
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgelight.cli._common import echo, fail, user_errors
+
+
+def bench_command(
+    artifacts: Annotated[list[Path], typer.Argument(help=".pte, .tflite, .mlpackage files or checkpoint folders (eager reference)", show_default=False)],
+    device: Annotated[str, typer.Option(help="host, android[:SERIAL] or ios[:UDID]")] = "host",
+    threads: Annotated[int, typer.Option(help="runtime threads; 0 = the runtime's default")] = 0,
+    warmup: Annotated[int, typer.Option(help="untimed runs before timing")] = 5,
+    runs: Annotated[int, typer.Option(help="timed runs (at least 2: the spread is always shown)")] = 20,
+    dataset: Annotated[str, typer.Option(help="'digits' or a folder of class subfolders of images")] = "digits",
+    json_out: Annotated[Path | None, typer.Option("--json", help="results file, written after every record")] = None,
+    report: Annotated[Path | None, typer.Option(help="folder for report.md, report.html and pareto.png")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds allowed per artifact on the host")] = 600.0,
+    profile: Annotated[bool, typer.Option(help="per-op profile where the runtime gives one")] = True,
+    progress: Annotated[bool, typer.Option(help="progress bar")] = True,
+) -> None:
+    """Measure artifacts: latency with its spread, peak memory, size, accuracy, params, MACs."""
+    from edgelight.bench.harness import run_bench
+    from edgelight.bench.transport import DeviceError
+
+    with user_errors():
+        try:
+            records = run_bench(artifacts, device=device, threads=threads, warmup=warmup, runs=runs, dataset=dataset, json_out=json_out, report_dir=report, progress=progress, timeout=timeout, profile=profile)
+        except DeviceError as e:
+            kept = f"; records finished so far are in {json_out}" if json_out and Path(json_out).is_file() else ""
+            fail(f"{e}{kept}", 1)
+        for r in records:
+            lat = r.get("latency_ms")
+            acc = r.get("accuracy")
+            figures = f"p50 {lat['p50']:.3f} ms (p90 {lat['p90']:.3f}, mean {lat['mean']:.3f} ± {lat['std']:.3f})" if lat else r.get("error") or ""
+            top1 = f", top-1 {acc['top1']:.2%}" if acc else ""
+            echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<5} {r['status']:<12} {figures}{top1}")
+        if json_out:
+            echo(f"results: {json_out}")
+        if report:
+            echo(f"report: {Path(report) / 'report.html'}")
+        if any(r["status"] == "error" for r in records):
+            raise typer.Exit(1)

@@ -1,0 +1,31 @@
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgelight.cli._common import echo, user_errors
+
+
+def quickstart_command(
+    out: Annotated[Path, typer.Option(help="folder for the artifacts, results.json and the report")] = Path("quickstart"),
+    runs: Annotated[int, typer.Option(help="timed runs per artifact (at least 2)")] = 20,
+    threads: Annotated[int, typer.Option(help="runtime threads for the benchmark")] = 1,
+    progress: Annotated[bool, typer.Option(help="progress bar")] = True,
+) -> None:
+    """The main job on the built-in digits checkpoints: export to every target, verify, benchmark, report."""
+    from edgelight.bench.report import row
+    from edgelight.quickstart import quickstart
+
+    with user_errors():
+        result = quickstart(out, runs=runs, threads=threads, progress=progress, say=echo)
+    echo("")
+    echo(f"{'model':<24} {'runtime':<10} {'prec':<5} {'p50 ms':>8} {'top-1':>7}  size KB")
+    for r in result.records:
+        cells = row(r)
+        echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<5} {cells[6]:>8} {cells[12]:>7}  {cells[11]}" + (f"  ({r['status']})" if r["status"] != "ok" else ""))
+    for failure in result.failures:
+        echo(f"failed: {failure}")
+    echo(f"results: {out / 'results.json'}")
+    echo(f"report:  {result.report}")
+    if result.failures or any(r["status"] == "error" for r in result.records):
+        raise typer.Exit(1)

@@ -1,0 +1,46 @@
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgelight.cli._common import echo, user_errors
+
+
+def train_command(
+    model: Annotated[str, typer.Argument(help="a registered model name (see `edgelight models`)")],
+    dataset: Annotated[str, typer.Option(help="digits (built in), cifar10, cifar100 or fashion-mnist")] = "digits",
+    data_dir: Annotated[Optional[Path], typer.Option(help="folder with the data set's files (not needed for digits)")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="override the recipe's epoch count")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="lrunet, shiftresnet, mobilenetv2 or digits (default: by model and data set)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory to write")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run saved in --out")] = False,
+    seed: Annotated[int, typer.Option()] = 0,
+    in_chans: Annotated[int, typer.Option(min=1)] = 3,
+    size: Annotated[int, typer.Option(min=8, help="input height and width")] = 32,
+    progress: Annotated[bool, typer.Option(help="progress bar and per-epoch lines")] = True,
+) -> None:
+    """Train a model with its paper's recipe; writes OUT/model.safetensors, config.json, metrics.json."""
+    from edgelight.models import get_spec
+    from edgelight.train import RECIPES, train
+
+    with user_errors():
+        get_spec(model)
+        if recipe is not None and recipe not in RECIPES:
+            raise ValueError(f"unknown recipe '{recipe}'; choose one of: {', '.join(RECIPES)}")
+        result = train(model, dataset, data_dir, epochs, recipe, out, resume, seed, size, progress=progress, in_chans=in_chans)
+        echo(json.dumps({k: v for k, v in result.metrics.items() if k not in ("recipe", "history")}))
+        if out is not None:
+            echo(f"checkpoint written to {out}")
+
+
+def eval_command(
+    ckpt_dir: Annotated[str, typer.Argument(help="a checkpoint directory, or a model name for its built-in checkpoint")],
+    dataset: Annotated[Optional[str], typer.Option(help="default: the data set the checkpoint was trained on")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option()] = None,
+) -> None:
+    """Test accuracy of a checkpoint."""
+    from edgelight.train import evaluate
+
+    with user_errors():
+        echo(json.dumps(evaluate(ckpt_dir, dataset, data_dir)))

@@ -1,0 +1,29 @@
+"""ExecuTorch (.pte) with the XNNPACK delegate; int8 by PT2E (XNNPACKQuantizer, per-channel).
+
+shift2d and channel_shuffle are lowered at trace time (edgelight.ops.lowering): the
+shift as a frozen one-hot depthwise conv, which XNNPACK runs in fp32 and int8 (the
+pad+slice+cat form makes an int8 program XNNPACK refuses to load), the shuffle as a
+rank-4 reshape/transpose. ``options={"ops": "native"}`` keeps them as custom ops for
+edgelight's native kernels instead (edgelight/targets/executorch/native.py).
+"""
+
+from edgelight.targets.base import Target
+from edgelight.targets.executorch.export import inspect_program, lower
+from edgelight.targets.executorch.runner import ExecuTorchRunner
+
+
+def _runnable() -> str | None:
+    try:
+        import executorch.runtime  # noqa: F401
+    except ImportError as e:
+        return f"the ExecuTorch Python runtime is not importable ({e})"
+    return None
+
+
+OPTIONS = {
+    "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
+    "shift": ("depthwise", "slices"),  # the lowered form of shift2d (ignored with ops=native)
+    "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
+}
+
+TARGET = Target("executorch", ".pte", ("fp32", "int8"), lower, ExecuTorchRunner, _runnable, "fp32", inspect_program, OPTIONS)

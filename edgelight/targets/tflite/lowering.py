@@ -1,0 +1,210 @@
+"""PyTorch -> .tflite with litert-torch: fp32, or full-integer int8 through PT2E.
+
+Three things the stock path gets wrong for our models, fixed here:
+- shift2d / channel_shuffle are traced as builtins (``edgelight.ops.lowering.lowered``);
+- a BatchNorm after a *shared* conv (LruNet) is folded by the LiteRT converter into the
+  conv weight, one copy per use (lrunet-14-1x: 6.3 MB instead of ~0.9 MB); those BNs stay
+  separate ops (edgelight.shared_weights), so the shared weight is stored once;
+- torch 2.13's non-strict torch.export drops ``source_fn_stack``, so PT2EQuantizer's
+  add / cat / max_pool annotators match nothing and leave float islands (DEQUANTIZE ->
+  ADD -> QUANTIZE). We restore the tag, and share qparams through layout ops.
+"""
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgelight.shared_weights import keep_shared_weights
+from edgelight.targets.base import LoweringReport, LoweringRequest, TargetError
+
+DEFAULT_SHIFT = "depthwise"  # measured: bench/tflite_lowering.py, docs/targets/tflite.md
+IO_TYPES = ("float", "int8")
+SHARED_BN = ("keep", "fold")
+
+
+def _quantizer():
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    aten = torch.ops.aten
+    # what PT2EQuantizer's source-partition annotators look for, keyed by the aten op. Not cat: its
+    # annotator maps a repeated input (LruNet's cat([x, x])) to a qspec shared with itself -> endless recursion.
+    sources = {
+        aten.add.Tensor: torch.add, aten.add_.Tensor: torch.add,
+        aten.relu.default: nn.ReLU, aten.relu_.default: nn.ReLU,
+        aten.max_pool2d.default: nn.MaxPool2d, aten.max_pool2d_with_indices.default: nn.MaxPool2d,
+    }
+    # ops that move or pick values without changing them: output shares the input's qparams
+    passthrough = {
+        aten.reshape.default, aten.view.default, aten._unsafe_view.default, aten.transpose.int, aten.permute.default,
+        aten.slice.Tensor, aten.select.int, aten.constant_pad_nd.default, aten.pad.default, aten.clone.default,
+        aten.contiguous.default, aten.flatten.using_ints, aten.unsqueeze.default, aten.squeeze.dim, aten.stack.default,
+        aten.cat.default,
+    }
+
+    class EdgelightQuantizer(PT2EQuantizer):
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            for node in model.graph.nodes:
+                if node.op == "call_function" and node.target in sources and not node.meta.get("source_fn_stack"):
+                    node.meta["source_fn_stack"] = [(node.name, sources[node.target])]
+            model = super().annotate(model)
+            for node in model.graph.nodes:  # topological order: chains of layout ops propagate
+                if node.op != "call_function" or node.target not in passthrough or "quantization_annotation" in node.meta:
+                    continue
+                first = node.args[0][0] if node.target in (aten.cat.default, aten.stack.default) else node.args[0]
+                if not isinstance(first, torch.fx.Node):
+                    continue
+                src = first.meta.get("quantization_annotation")
+                if src is None or src.output_qspec is None:
+                    continue
+                shared = SharedQuantizationSpec(first)
+                inputs = node.args[0] if node.target in (aten.cat.default, aten.stack.default) else [first]
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={i: shared for i in inputs if isinstance(i, torch.fx.Node)}, output_qspec=shared, _annotated=True
+                )
+            return model
+
+    return EdgelightQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+
+
+def convert(model: nn.Module, example: torch.Tensor, precision: str, calibration: list, shift: str, shared_bn: str = "keep", shuffle=None):
+    """Trace and convert; returns (litert-torch exported model, number of BNs kept unfused).
+
+    ``shuffle`` replaces the channel_shuffle lowering (the benchmark's naive 5-D form uses it).
+    """
+    import litert_torch
+
+    from edgelight.ops._library import ACTIVE_LOWERING
+    from edgelight.ops.lowering import lowered
+
+    unfused = 0
+    if shared_bn == "keep" or precision == "int8":  # PT2E's conv-bn fusion would also rewrite a shared weight
+        model, unfused = keep_shared_weights(model, example)
+    with lowered(shift=shift), torch.no_grad():
+        if shuffle is not None:
+            ACTIVE_LOWERING.set({**ACTIVE_LOWERING.get(), "channel_shuffle": shuffle})  # undone when lowered() exits
+        if precision == "fp32":
+            return litert_torch.convert(model, (example,)), unfused
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        from edgelight.quantize import QuantizationError, pt2e_quantize
+
+        quantizer = _quantizer()
+        try:
+            quantized = pt2e_quantize(model, example, calibration, quantizer, fold_quantize=False)
+        except QuantizationError as e:
+            raise TargetError(str(e)) from None
+        return litert_torch.convert(quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)), unfused
+
+
+def float_io(data: bytes) -> bytes:
+    """Give a full-int8 model float32 I/O: a QUANTIZE after each int8 input, a DEQUANTIZE before each output.
+
+    litert-torch's PT2E path always writes int8 graph inputs/outputs; the inverse, int8 -> float,
+    would be ai_edge_litert's modify_model_interface.
+    """
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = _unpack(data)
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+
+    def opcode(builtin: int) -> int:
+        if builtin not in codes:
+            code = fb.OperatorCodeT()
+            code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
+            model.operatorCodes.append(code)
+            codes.append(builtin)
+        return codes.index(builtin)
+
+    graph = model.subgraphs[0]
+    remap = {}
+
+    def float_twin(index: int, suffix: str) -> int:
+        twin = copy.deepcopy(graph.tensors[index])
+        twin.type, twin.quantization, twin.buffer = fb.TensorType.FLOAT32, None, 0
+        twin.name = (twin.name or b"") + suffix.encode()
+        graph.tensors.append(twin)
+        remap[index] = len(graph.tensors) - 1
+        return remap[index]
+
+    def op(code: int, src: int, dst: int):
+        o = fb.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = code, [src], [dst]
+        return o
+
+    heads = [op(opcode(fb.BuiltinOperator.QUANTIZE), float_twin(i, "_float"), i) for i in graph.inputs if graph.tensors[i].type == fb.TensorType.INT8]
+    tails = [op(opcode(fb.BuiltinOperator.DEQUANTIZE), o, float_twin(o, "_float")) for o in graph.outputs if graph.tensors[o].type == fb.TensorType.INT8]
+    graph.operators = heads + list(graph.operators) + tails
+    graph.inputs = [remap.get(i, i) for i in graph.inputs]
+    graph.outputs = [remap.get(o, o) for o in graph.outputs]
+    for sig in model.signatureDefs or []:
+        for t in list(sig.inputs or []) + list(sig.outputs or []):
+            t.tensorIndex = remap.get(t.tensorIndex, t.tensorIndex)
+    return _pack(model, len(data))
+
+
+def _unpack(data: bytes):
+    from ai_edge_litert import schema_py_generated as fb
+
+    return fb.ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def _pack(model, size_hint: int) -> bytes:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def lower(request: LoweringRequest) -> LoweringReport:
+    from edgelight.targets.tflite.runner import inspect_tflite, xnnpack_partitions
+
+    options = dict(request.options or {})
+    precision = request.precision
+    if precision not in ("fp32", "int8"):
+        raise TargetError(f"tflite does not support precision '{precision}'; choose fp32 or int8")
+    io = options.pop("io", "float")
+    shift = options.pop("shift", DEFAULT_SHIFT)
+    shared_bn = options.pop("shared_bn", "keep")
+    if io not in IO_TYPES:
+        raise TargetError(f"tflite option io='{io}' is not one of: {', '.join(IO_TYPES)}")
+    if io == "int8" and precision != "int8":
+        raise TargetError("tflite option io='int8' needs precision int8")
+    if precision == "int8" and not request.calibration:
+        raise TargetError("int8 needs calibration data; pass calibration images (the pipeline uses the train split)")
+    if shared_bn not in SHARED_BN:
+        raise TargetError(f"tflite option shared_bn='{shared_bn}' is not one of: {', '.join(SHARED_BN)}")
+    if shared_bn == "fold" and precision == "int8":
+        raise TargetError("tflite option shared_bn='fold' is fp32 only (int8 keeps per-use BatchNorms apart)")
+    from edgelight.ops.lowering import SHIFT_FORMS
+
+    if shift not in SHIFT_FORMS:
+        raise TargetError(f"tflite option shift='{shift}' is not one of: {', '.join(SHIFT_FORMS)}")
+    if options:
+        raise TargetError(f"unknown tflite option(s): {', '.join(sorted(options))} (known: io, shift, shared_bn)")
+    example = torch.as_tensor(request.example, dtype=torch.float32)
+    try:
+        edge, unfused = convert(request.model, example, precision, request.calibration, shift, shared_bn)
+    except TargetError:
+        raise
+    except Exception as exc:  # the converter's own errors are long MLIR dumps: keep the first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TargetError(f"litert-torch could not convert the model ({precision}, shift={shift}): {first}") from exc
+    data = edge.model_content()
+    if precision == "int8" and io == "float":
+        data = float_io(data)
+    out_path = Path(request.out_path)
+    out_path.write_bytes(data)
+    spec = inspect_tflite(out_path)
+    notes = [f"shift lowered as '{shift}'", f"{precision} with {spec['inputs'][0]['dtype']} input / {spec['outputs'][0]['dtype']} output"]
+    if unfused:
+        notes.append(f"{unfused} BatchNorms after shared convs kept as 1x1 depthwise convs (weights stored once)")
+    partitions = xnnpack_partitions(out_path)
+    notes.append(f"XNNPACK partitions: {partitions}" + ("" if partitions == 1 else " (some ops run on LiteRT's own kernels between them)"))
+    return LoweringReport(op_inventory=spec["ops"], delegated_fraction=None, notes=notes)
+
+
+__all__ = ["DEFAULT_SHIFT", "convert", "float_io", "lower"]

@@ -1,0 +1,111 @@
+"""Run a .tflite with the LiteRT interpreter (XNNPACK is its default CPU delegate), and read one back."""
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from edgelight.targets.base import TargetError, native_log
+
+
+def _names(cls) -> dict[int, str]:
+    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def inspect_tflite(path: Path) -> dict:
+    """Op inventory (builtin op names; CUSTOM ops as 'CUSTOM:<code>'), I/O tensors and sizes, from the flatbuffer on disk.
+
+    Read with the schema, not the interpreter: an interpreter reports delegated nodes as DELEGATE.
+    """
+    from ai_edge_litert import schema_py_generated as fb
+
+    data = Path(path).read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise TargetError(f"'{path}' is not a .tflite flatbuffer (no TFL3 identifier)")
+    model = fb.Model.GetRootAs(data, 0)
+    ops_by_name, types = _names(fb.BuiltinOperator), _names(fb.TensorType)
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        name = ops_by_name.get(builtin, str(builtin))
+        codes.append(f"CUSTOM:{code.CustomCode().decode()}" if name == "CUSTOM" else name)
+    ops, tensors = Counter(), {}
+    graph = model.Subgraphs(0)
+    for s in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(s)
+        for i in range(sub.OperatorsLength()):
+            ops[codes[sub.Operators(i).OpcodeIndex()]] += 1
+
+    def describe(index: int) -> dict:
+        t = graph.Tensors(index)
+        q = t.Quantization()
+        scale = q.ScaleAsNumpy() if q is not None and q.ScaleLength() else None
+        zero = q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else None
+        return {
+            "name": (t.Name() or b"").decode(),
+            "dtype": types.get(t.Type(), str(t.Type())).lower(),
+            "shape": t.ShapeAsNumpy().tolist() if t.ShapeLength() else [],
+            "scale": float(scale[0]) if scale is not None and len(scale) == 1 else None,
+            "zero_point": int(zero[0]) if zero is not None and len(zero) == 1 else None,
+        }
+
+    tensors = {"inputs": [describe(i) for i in graph.InputsAsNumpy()], "outputs": [describe(i) for i in graph.OutputsAsNumpy()]}
+    weight_bytes = sum(model.Buffers(i).DataLength() for i in range(model.BuffersLength()))
+    return {"ops": dict(sorted(ops.items())), **tensors, "file_bytes": len(data), "weight_bytes": weight_bytes}
+
+
+def xnnpack_partitions(path: Path) -> int:
+    """How many XNNPACK partitions the interpreter makes: 1 means every op runs in the delegate.
+
+    The Python API lists replaced nodes next to the DELEGATE nodes, so a share of ops cannot be read here.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()  # the default delegate is applied here
+    return sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
+
+
+class TFLiteRunner:
+    """Fixed-batch runner: a run() batch is fed in chunks of the artifact's batch; int8 I/O is (de)quantized here."""
+
+    def load(self, path: Path, threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            with native_log():  # "Created TensorFlow Lite XNNPACK delegate" on every load
+                self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise TargetError(f"LiteRT could not load '{path}': {str(exc).strip().splitlines()[0]}") from exc
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        if self.input["dtype"] == np.float32:
+            return x
+        scale, zero = self.input["quantization"]
+        info = np.iinfo(self.input["dtype"])
+        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(self.input["dtype"])
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self.output["dtype"] == np.float32:
+            return y.copy()
+        scale, zero = self.output["quantization"]
+        return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        shape = tuple(self.input["shape"])
+        if x.ndim != len(shape) or x.shape[1:] != shape[1:] or x.shape[0] % shape[0]:
+            raise TargetError(f"this .tflite takes inputs of shape {list(shape)} (batch a multiple of {shape[0]}), got {list(x.shape)}")
+        outs = []
+        for chunk in np.split(x, x.shape[0] // shape[0]):
+            self.interpreter.set_tensor(self.input["index"], self._quantize(chunk))
+            self.interpreter.invoke()
+            outs.append(self._dequantize(self.interpreter.get_tensor(self.output["index"])))
+        return np.concatenate(outs)
+
+    def close(self) -> None:
+        self.interpreter = None

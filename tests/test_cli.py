@@ -1,0 +1,116 @@
+"""The `edgelight` command as a user runs it (a real subprocess): output, exit codes, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgelight.bench.records import read_results
+
+
+def run(*args: str, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "edgelight", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_version_and_help():
+    from edgelight import __version__
+
+    assert run("--version").stdout.strip() == f"edgelight {__version__}"
+    helped = run("--help")
+    assert helped.returncode == 0
+    for command in ("quickstart", "models", "train", "eval", "export", "targets", "bench", "bundle"):
+        assert command in helped.stdout
+
+
+def test_models_lists_names_params_and_macs():
+    proc = run("models", "shiftresnet-20-*")
+    assert proc.returncode == 0, proc.stderr
+    row = next(ln for ln in proc.stdout.splitlines() if "shiftresnet-20-e3 " in ln)
+    assert "95,642" in row and "16.43 M" in row and "3x32x32" in row
+    assert "0.99" in row  # the built-in digits checkpoint's accuracy
+
+
+def test_models_with_no_match_is_a_usage_error():
+    proc = run("models", "vgg-*")
+    assert proc.returncode == 2 and "no model matches 'vgg-*'" in one_error_line(proc)
+
+
+def test_targets_lists_every_target_and_what_runs_here():
+    proc = run("targets")
+    assert proc.returncode == 0, proc.stderr
+    for name, suffix in (("executorch", ".pte"), ("tflite", ".tflite"), ("coreml", ".mlpackage")):
+        assert name in proc.stdout and suffix in proc.stdout
+    assert proc.stderr.strip() == ""
+
+
+def test_train_an_unknown_model_suggests_close_names():
+    proc = run("train", "lrunet-14-1")
+    assert proc.returncode == 2
+    assert "Did you mean: lrunet-14-1x" in one_error_line(proc)
+
+
+@pytest.mark.parametrize("args, message", [(["eval", "./nowhere"], "is not a checkpoint directory"), (["train", "resnet-20", "--dataset", "cifar10"], "needs --data-dir")])
+def test_bad_paths_are_one_line(args, message, tmp_path):
+    proc = run(*args, cwd=tmp_path)
+    assert proc.returncode == 2 and message in one_error_line(proc)
+
+
+def test_eval_of_a_corrupt_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model": "resnet-20", "preprocessing": {"input_size": [3, 32, 32], "mean": [0] * 3, "std": [1] * 3}}))
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
+    proc = run("eval", str(tmp_path))
+    assert proc.returncode == 2 and "is not a readable safetensors file" in one_error_line(proc)
+
+
+def test_eval_of_a_built_in_checkpoint_reproduces_its_accuracy():
+    proc = run("eval", "shiftresnet-20-e3")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    from edgelight.checkpoint import builtin_checkpoint_dir
+
+    recorded = json.loads((builtin_checkpoint_dir("shiftresnet-20-e3") / "metrics.json").read_text())["test_accuracy"]
+    assert result["source"] == "builtin" and result["samples"] == 360 and result["test_accuracy"] == pytest.approx(recorded, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_train_then_eval_then_export_a_fresh_checkpoint(tmp_path):
+    ckpt = tmp_path / "ck"
+    trained = run("train", "resnet-20", "--epochs", "1", "--out", str(ckpt), "--no-progress", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    metrics = json.loads(trained.stdout.splitlines()[0])
+    assert metrics["epochs"] == 1 and 0 <= metrics["test_accuracy"] <= 1 and metrics["params"] == 272_474
+    evaluated = json.loads(run("eval", str(ckpt)).stdout)
+    assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    exported = run("export", str(ckpt), "--target", "tflite", "--out", str(tmp_path / "m.tflite"), cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads((tmp_path / "m.tflite.json").read_text())["weights"] == "checkpoint"
+
+
+@pytest.mark.slow
+def test_quickstart_exports_verifies_benchmarks_and_reports(tmp_path):
+    """The README's main job, on one built-in model and one cell per target (the full job is the README command)."""
+    from edgelight.quickstart import quickstart
+
+    lines = []
+    result = quickstart(tmp_path / "qs", models=["shiftresnet-20-e3"], cells=(("executorch", "fp32"), ("tflite", "int8"), ("coreml", "fp16")),
+                        runs=3, warmup=1, progress=False, say=lines.append)
+    assert result.failures == []
+    assert [r["runtime"] for r in result.records] == ["eager", "executorch", "tflite", "coreml"]
+    statuses = {r["runtime"]: r["status"] for r in result.records}
+    assert statuses["executorch"] == statuses["tflite"] == statuses["eager"] == "ok"
+    assert statuses["coreml"] == ("ok" if sys.platform == "darwin" else "not_runnable")
+    assert len(read_results(tmp_path / "qs" / "results.json")) == 4
+    for name in ("report.md", "report.html", "pareto.png"):
+        assert (tmp_path / "qs" / "report" / name).is_file()
+    assert any("export shiftresnet-20-e3 -> tflite int8" in ln for ln in lines)

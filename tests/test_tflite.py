@@ -1,0 +1,231 @@
+"""LiteRT target: real conversions with litert-torch, run with the LiteRT interpreter (XNNPACK).
+
+Conversions are cached per module (about two minutes on 2 cores in all): shiftresnet-20-e3 and
+lrunet-4-1x, fp32 and full-int8, with random weights and non-trivial BatchNorm statistics.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("ai_edge_litert.interpreter")
+pytest.importorskip("litert_torch")
+
+from edgelight.data import load_digits  # noqa: E402
+from edgelight.layers import Shift  # noqa: E402
+from edgelight.models import create_model  # noqa: E402
+from edgelight.ops import channel_shuffle  # noqa: E402
+from edgelight.targets import LoweringRequest, TargetError, get_target  # noqa: E402
+
+TARGET = get_target("tflite")
+MODELS = ("shiftresnet-20-e3", "lrunet-4-1x")
+
+
+def random_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random BN statistics so that folding (or failing to fold) a BatchNorm changes the numbers."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=None)
+def model(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return random_bn(create_model(name))
+
+
+@functools.lru_cache(maxsize=None)
+def digits():
+    d = load_digits()
+    mean, std = torch.tensor(d.mean).view(1, -1, 1, 1), torch.tensor(d.std).view(1, -1, 1, 1)
+    return (d.train_x[:16] - mean) / std, (d.test_x[:32] - mean) / std
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tflite")
+
+    @functools.lru_cache(maxsize=None)
+    def make(name: str, precision: str = "fp32", tag: str = "", **options):
+        path = out / f"{name}-{precision}{tag}-{'-'.join(f'{k}={v}' for k, v in sorted(options.items()))}.tflite"
+        calib, _ = digits()
+        request = LoweringRequest(model(name), calib[:1], precision, [calib] if precision == "int8" else [], path, {}, options)
+        report = TARGET.lower(request)
+        return path, report
+
+    return make
+
+
+def run(path, x: torch.Tensor) -> np.ndarray:
+    runner = TARGET.make_runner()
+    runner.load(path, threads=1)
+    try:
+        return runner.run(x.numpy())
+    finally:
+        runner.close()
+
+
+def reference(name: str, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return model(name)(x).numpy()
+
+
+def test_runnable_here():
+    assert TARGET.runnable_here() is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_fp32_matches_eager(artifact, name):
+    path, report = artifact(name)
+    _, x = digits()
+    ref, out = reference(name, x), run(path, x)  # 32 images through a batch-1 artifact
+    assert out.dtype == np.float32 and out.shape == ref.shape
+    assert np.abs(out - ref).max() <= 1e-3 * np.abs(ref).max()
+    assert (out.argmax(1) == ref.argmax(1)).all()
+    assert report.op_inventory == TARGET.inspect(path)["ops"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_fp32_only_builtins(artifact, name):
+    ops = TARGET.inspect(artifact(name)[0])["ops"]
+    assert not [op for op in ops if op.startswith("CUSTOM") or "edgelight" in op.lower()], ops
+    assert "QUANTIZE" not in ops and "DEQUANTIZE" not in ops
+    if name.startswith("shiftresnet"):
+        # 9 shifts as one-hot depthwise convs, no pad/slice/cat left from a naive shift
+        assert ops["DEPTHWISE_CONV_2D"] == 9 and not {"PAD", "PADV2", "SLICE", "STRIDED_SLICE", "CONCATENATION"} & set(ops)
+
+
+class Tiny(torch.nn.Module):
+    """Conv-BN, a shift, one 1x1 conv reused twice with a BN per use, a channel shuffle: converts in seconds."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, 18, 3, padding=1, bias=False), torch.nn.BatchNorm2d(18), torch.nn.ReLU())
+        self.shift = Shift()
+        self.shared = torch.nn.Conv2d(18, 18, 1, bias=False)
+        self.bns = torch.nn.ModuleList(torch.nn.BatchNorm2d(18) for _ in range(2))
+        self.fc = torch.nn.Linear(18, 10)
+
+    def forward(self, x):
+        x = self.shift(self.stem(x))
+        for bn in self.bns:
+            x = torch.relu(bn(self.shared(channel_shuffle(x, 3)))) + x
+        return self.fc(x.mean((2, 3)))
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_bytes(tmp, precision: str, attempt: int, **options) -> bytes:
+    torch.manual_seed(0)
+    calib, _ = digits()
+    path = tmp / f"tiny-{precision}-{attempt}-{sorted(options.items())}.tflite"
+    TARGET.lower(LoweringRequest(random_bn(Tiny()), calib[:1], precision, [calib], path, {}, options))
+    return path.read_bytes()
+
+
+@pytest.mark.slow
+def test_shift_form_option(tmp_path):
+    x = digits()[1][:4]
+    torch.manual_seed(0)
+    ref = random_bn(Tiny())
+    for form, wanted in (("slices", "SLICE"), ("depthwise", "DEPTHWISE_CONV_2D")):
+        path = tmp_path / f"{form}.tflite"
+        TARGET.lower(LoweringRequest(ref, x[:1], "fp32", [], path, {}, {"shift": form}))
+        ops = TARGET.inspect(path)["ops"]
+        assert wanted in ops and not (form == "depthwise" and ("SLICE" in ops or "PAD" in ops)), ops
+        with torch.no_grad():
+            want = ref(x).numpy()
+        assert np.abs(run(path, x) - want).max() <= 1e-3 * np.abs(want).max()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_deterministic(tmp_path_factory, precision):
+    tmp = tmp_path_factory.mktemp("det")
+    assert tiny_bytes(tmp, precision, 0) == tiny_bytes(tmp, precision, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,io", [("shiftresnet-20-e3", "float"), ("lrunet-4-1x", "int8")])
+def test_int8_full_integer(artifact, name, io):
+    path, report = artifact(name, "int8", io=io)
+    spec = TARGET.inspect(path)
+    ops = spec["ops"]
+    assert not [op for op in ops if op.startswith("CUSTOM")], ops
+    # full integer: the only float<->int8 boundary is the model's own I/O
+    assert ops.get("DEQUANTIZE", 0) == (1 if io == "float" else 0), ops
+    want = "float32" if io == "float" else "int8"
+    assert spec["inputs"][0]["dtype"] == want and spec["outputs"][0]["dtype"] == want
+    if io == "int8":
+        assert spec["inputs"][0]["scale"] > 0 and spec["outputs"][0]["scale"] > 0
+    _, x = digits()
+    ref, out = reference(name, x), run(path, x)  # the runner (de)quantizes int8 I/O itself
+    assert out.dtype == np.float32
+    assert np.abs(out - ref).max() <= 0.1 * np.abs(ref).max()
+    assert (out.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_shared_weights_stored_once(artifact):
+    """lrunet-4-1x reuses each stage's (dw, pw) pair 4 times; folding per-use BNs would store 4 copies."""
+    net = model("lrunet-4-1x")
+    params = sum(p.numel() for p in net.parameters())
+    shared = sum(p.numel() for stage in net.stages for conv in (stage.dw, stage.pw) for p in conv.parameters())
+    reuses = len(net.stages[0].dw_bn)
+    n_copies = 4 * (params + (reuses - 1) * shared)
+    path, report = artifact("lrunet-4-1x")
+    size = path.stat().st_size
+    assert size <= 1.2 * 4 * params, (size, 4 * params)
+    assert size < 0.5 * n_copies, (size, n_copies)
+    assert any("stored once" in note for note in report.notes)
+
+
+@pytest.mark.parametrize(
+    "precision,options,message",
+    [
+        ("fp16", {}, "precision 'fp16'"),
+        ("fp32", {"io": "int8"}, "needs precision int8"),
+        ("int8", {"io": "uint8"}, "io='uint8'"),
+        ("fp32", {"shift": "roll"}, "shift='roll'"),
+        ("fp32", {"delegate": "gpu"}, "unknown tflite option"),
+        ("int8", {"shared_bn": "fold"}, "fp32 only"),
+    ],
+)
+def test_user_errors(tmp_path, precision, options, message):
+    calib, _ = digits()
+    request = LoweringRequest(model("shiftresnet-20-e3"), calib[:1], precision, [calib], tmp_path / "m.tflite", {}, options)
+    with pytest.raises(TargetError, match=message):
+        TARGET.lower(request)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_int8_needs_calibration(tmp_path):
+    calib, _ = digits()
+    request = LoweringRequest(model("shiftresnet-20-e3"), calib[:1], "int8", [], tmp_path / "m.tflite", {}, {})
+    with pytest.raises(TargetError, match="calibration"):
+        TARGET.lower(request)
+
+
+@pytest.mark.slow
+def test_runner_rejects_wrong_shape(artifact):
+    runner = TARGET.make_runner()
+    runner.load(artifact("shiftresnet-20-e3")[0], threads=1)
+    with pytest.raises(TargetError, match="shape"):
+        runner.run(np.zeros((1, 3, 16, 16), np.float32))
+    runner.close()
+
+
+def test_inspect_rejects_non_tflite(tmp_path):
+    bad = tmp_path / "x.tflite"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(TargetError, match="TFL3"):
+        TARGET.inspect(bad)
