@@ -6,6 +6,8 @@
 Variants (batch 1, 3x32x32 digits test image, weights: the built-in digits checkpoints; resnet-20 has none
 and gets random weights with trained-like BatchNorm statistics, only its latency is compared):
 - ours:  ``edgelight.export.export_model`` (the product path, verified on the digits test split)
+- native (ExecuTorch, shiftresnet-20-e3): ``--option ops=native``, the shift as edgelight's custom op on its
+         C++ kernels, XNNPACK for the rest (what decides the target's default between kernels and lowering)
 - naive: the model written the usual way -- shift as zero pad + 9 strided slices + cat, channel shuffle as
          ShuffleNet's 5-D view/transpose -- exported with the stock path of each runtime (torch.export ->
          XNNPACK partitioner; litert_torch.convert; int8 by each runtime's stock PT2E quantizer, calibrated on
@@ -20,6 +22,7 @@ Writes bench/results/lowering.json.
 import argparse
 import json
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -32,7 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgelight.checkpoint import Checkpoint, Preprocessing, builtin_checkpoint_dir, load_checkpoint, save_checkpoint  # noqa: E402
+from edgelight.checkpoint import builtin_checkpoint_dir, load_checkpoint, random_checkpoint  # noqa: E402
 from edgelight.export import calibration_batches, export_model  # noqa: E402
 from edgelight.ops._library import ACTIVE_LOWERING  # noqa: E402
 from edgelight.ops.lowering import shift2d_slices  # noqa: E402
@@ -59,23 +62,7 @@ class naive_ops:
 
 
 def checkpoint(name: str, tmp: Path) -> Path:
-    builtin = builtin_checkpoint_dir(name)
-    if builtin is not None:
-        return builtin
-    torch.manual_seed(0)
-    from edgelight.models import create_model
-
-    model = create_model(name).eval()
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    path = tmp / name
-    save_checkpoint(path, Checkpoint(model, name, dict(model.model_args), [str(i) for i in range(10)], Preprocessing((3, 32, 32))))
-    return path
+    return builtin_checkpoint_dir(name) or random_checkpoint(name, tmp / name)
 
 
 def naive_executorch(model, x, precision, calibration, path: Path) -> None:
@@ -130,8 +117,9 @@ def build(name: str, runtime: str, precision: str, variant: str, ckpt_dir: Path,
     path = tmp / f"{name}-{runtime}-{precision}-{variant}{target.suffix}"
     started = time.perf_counter()
     try:
-        if variant == "ours":
-            result = export_model(str(ckpt_dir), runtime, precision, out=path, threads=ARGS.threads)
+        if variant in ("ours", "native"):
+            options = {"ops": "native"} if variant == "native" else {}
+            result = export_model(str(ckpt_dir), runtime, precision, out=path, options=options, threads=ARGS.threads)
             v = result.verification
             entry.update(export_seconds=result.export_seconds, lower_seconds=result.lower_seconds, max_rel_diff=v["max_rel_diff"],
                          top1_agreement=v["top1_agreement"], accuracy=v["accuracy"], reference_accuracy=v["reference_accuracy"])
@@ -153,6 +141,12 @@ def build(name: str, runtime: str, precision: str, variant: str, ckpt_dir: Path,
         got = runner.run(x.numpy())
         entry["max_rel_diff"] = float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-12))
     return entry
+
+
+def variants(name: str, runtime: str) -> tuple[str, ...]:
+    if name not in NAIVE_MODELS:
+        return ("ours",)
+    return ("ours", "naive", "native") if runtime == "executorch" and name == "shiftresnet-20-e3" else ("ours", "naive")
 
 
 def time_all(entries, x: np.ndarray) -> None:
@@ -179,8 +173,10 @@ def time_all(entries, x: np.ndarray) -> None:
 
 
 def ratios(entries) -> list[dict]:
-    med = {(e["model"], e["runtime"], e["precision"], e["variant"]): e["latency_ms"]["median"] for e in entries if "latency_ms" in e}
-    failed = {(e["model"], e["runtime"], e["precision"], e["variant"]): e["error"] for e in entries if "error" in e}
+    key = lambda e: (e["model"], e["runtime"], e["precision"], e["variant"])  # noqa: E731
+    med = {key(e): e["latency_ms"]["median"] for e in entries if "latency_ms" in e}
+    failed = {key(e): e["error"] for e in entries if "error" in e}
+    wrong = {key(e): e["max_rel_diff"] for e in entries if e["variant"] == "naive" and (e.get("max_rel_diff") or 0) > 0.5}
     rows = []
 
     def add(what, slow, fast, goal: float | None):
@@ -189,8 +185,11 @@ def ratios(entries) -> list[dict]:
             row["ratio"] = round(med[slow] / med[fast], 2)
             row["meets_goal"] = None if goal is None else row["ratio"] >= goal
         else:
-            row["ratio"], row["meets_goal"] = None, False if goal else None
-            row["why"] = failed.get(slow) or failed.get(fast) or "not measured"
+            row["ratio"], row["why"] = None, failed.get(slow) or failed.get(fast) or "not measured"
+            # a naive program that does not run loses to one that does, whatever the speed
+            row["meets_goal"] = None if goal is None else (slow in failed and fast in med and slow[3] == "naive")
+        if slow in wrong:
+            row["note"] = f"the naive program computes wrong outputs (max relative logit error {wrong[slow]:.0f})"
         rows.append(row)
 
     for rt in ARGS.runtimes:
@@ -198,12 +197,51 @@ def ratios(entries) -> list[dict]:
             for m in NAIVE_MODELS:
                 add(f"{m} {rt} {p}: naive / edgelight (speedup of edgelight's export)", (m, rt, p, "naive"), (m, rt, p, "ours"), 1.5)
             add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 (>= 1: the shift model is no slower)", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "ours"), 1.0)
+            if rt == "executorch":
+                add(f"shiftresnet-20-e3 {rt} {p}: lowered / native kernels (> 1: the kernels win)", ("shiftresnet-20-e3", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "native"), None)
         for m in MODELS:
             add(f"{m} {rt}: fp32 / int8 (speedup of int8)", (m, rt, "fp32", "ours"), (m, rt, "int8", "ours"), 1.5)
     return [r for r in rows if r["numerator"].split("/")[0] in ARGS.models and r["denominator"].split("/")[0] in ARGS.models]
 
 
+def _failure(error: str) -> str:
+    if "could not load" in error:
+        said = error.split("(runtime: ")[-1].split(";")[0].strip(") ") if "(runtime: " in error else ""
+        return "does not load" + (f" ({said.split('] ')[-1]})" if said else "")
+    return "does not convert: " + error[:80]
+
+
+def table(path: Path, runtime: str | None = None) -> str:
+    """Markdown rows of a results file (``--table``): what docs/targets/*.md and the README quote."""
+    doc = json.loads(path.read_text())
+    rows = ["| model | runtime | precision | variant | p50 ms [p10, p90] | file bytes | vs PyTorch |", "|---|---|---|---|---|---:|---|"]
+    for e in doc["results"]:
+        if runtime and e["runtime"] != runtime:
+            continue
+        lat = e.get("latency_ms")
+        timing = f"{lat['median']:.3f} [{lat['p10']:.3f}, {lat['p90']:.3f}]" if lat else _failure(e["error"])
+        if e.get("accuracy") is not None and e["model"] != "resnet-20":
+            parity = f"top-1 {e['accuracy']:.2%} (fp32 {e['reference_accuracy']:.2%})"
+        elif e.get("max_rel_diff") is not None:
+            parity = f"max rel. logit error {e['max_rel_diff']:.1e}" + (" (wrong)" if e["max_rel_diff"] > 0.5 else "")
+        else:
+            parity = ""
+        rows.append(f"| {e['model']} | {e['runtime']} | {e['precision']} | {e['variant']} | {timing} | {e.get('file_bytes', '')} | {parity} |")
+    rows += ["", "| ratio (median) | value | goal |", "|---|---:|---|"]
+    for r in doc["ratios"]:
+        if runtime and not re.search(rf"\b{runtime}\b", r["comparison"]):
+            continue
+        value = f"{r['ratio']:.2f}x" if r["ratio"] is not None else f"n/a: naive {_failure(r.get('why', ''))}"
+        verdict = "" if r["goal"] is None else (" met" if r["meets_goal"] else " **not met**")
+        note = f"; {r['note']}" if r.get("note") else ""
+        rows.append(f"| {r['comparison']} | {value} | {'info' if r['goal'] is None else '>= ' + str(r['goal'])}{verdict}{note} |")
+    return "\n".join(rows) + f"\n\n({doc['command']}, {doc['date_utc']}, {doc['machine']['threads']} threads)"
+
+
 def main() -> int:
+    if ARGS.table:
+        print(table(ROOT / "bench" / "results" / "lowering.json", ARGS.table_runtime))
+        return 0
     from edgelight.data import load_digits, normalize
     from edgelight.bench.records import versions
 
@@ -218,7 +256,7 @@ def main() -> int:
             x = normalize(digits.test_x[:1], pre.mean, pre.std)
             for runtime in ARGS.runtimes:
                 for precision in ("fp32", "int8"):
-                    for variant in ("ours", "naive") if name in NAIVE_MODELS else ("ours",):
+                    for variant in variants(name, runtime):
                         e = build(name, runtime, precision, variant, ckpt_dir, x, tmp)
                         entries.append(e)
                         print(f"built {name} {runtime} {precision} {variant}: {e.get('error') or str(e['file_bytes']) + ' bytes'}", flush=True)
@@ -252,5 +290,7 @@ if __name__ == "__main__":
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--table", action="store_true", help="print bench/results/lowering.json as markdown and exit")
+    parser.add_argument("--table-runtime", choices=["executorch", "tflite"], default=None)
     ARGS = parser.parse_args()
     sys.exit(main())

@@ -29,6 +29,4 @@ SUITES = {
     "builtin": Suite(models=("lrunet-14-1x", "mobilenetv2-cifar-050", "shiftresnet-20-e3"), targets={"executorch": ("fp32", "int8"), "tflite": ("fp32", "int8"), "coreml": ("fp16", "int8")}),
     # the paper's parameter-efficiency story: reuse (LruNet) vs shift vs depthwise at CIFAR scale
     "cifar-efficient": Suite(models=("lrunet-1-1x", "lrunet-4-1x", "lrunet-8-1x", "shiftresnet-20-e1", "shiftresnet-20-e3", "resnet-20", "mobilenetv2-cifar-050")),
-    # what int8 costs in accuracy and buys in latency, per runtime
-    "quantization": Suite(models=("lrunet-14-1x", "shiftresnet-20-e3", "mobilenetv2-cifar-050"), targets={"executorch": ("fp32", "int8"), "tflite": ("fp32", "int8")}),
 }

@@ -168,3 +168,35 @@ def resolve(source: str) -> Checkpoint:
     model = create_model(source).eval()
     size = spec.input_size
     return Checkpoint(model, source, dict(model.model_args), [str(i) for i in range(10)], Preprocessing((3, size, size)), source="random")
+
+
+def trained_like_batchnorm(model, seed: int = 0):
+    """Random BatchNorm affine parameters and running statistics, in place (returns the eval model).
+
+    A fresh BatchNorm is the identity in eval mode and equal across LruNet's reuses, so an untrained
+    model folds, dedupes and compares like no trained one does; benchmarks and tests that have no
+    trained weights use this instead.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+    return model.eval()
+
+
+def random_checkpoint(name: str, out_dir: Path, seed: int = 0, size: int = 32) -> Path:
+    """A checkpoint directory of ``name`` with random weights and trained-like BatchNorms (digits labels)."""
+    import torch
+
+    from edgelight.models import create_model
+
+    torch.manual_seed(seed)
+    model = trained_like_batchnorm(create_model(name), seed)
+    save_checkpoint(out_dir, Checkpoint(model, name, dict(model.model_args), [str(i) for i in range(10)], Preprocessing((3, size, size))))
+    return Path(out_dir)

@@ -151,8 +151,11 @@ def _remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def verify(target: Target, artifact: Path, ckpt: Checkpoint, model: torch.nn.Module, shape, precision: str, threads: int | None = None) -> dict:
-    """Run the artifact on the digits test split with its own runtime and compare with PyTorch fp32."""
+def verify(target: Target, artifact: Path, ckpt: Checkpoint, model: torch.nn.Module, shape, precision: str, threads: int | None = None, name: str | None = None) -> dict:
+    """Run the artifact on the digits test split with its own runtime and compare with PyTorch fp32.
+
+    ``name`` is what a failure calls the artifact (the pipeline verifies it under a temporary name).
+    """
     reason = target.runnable_here()
     if reason is not None:
         report = {"status": "inspected", "reason": reason}
@@ -196,7 +199,7 @@ def verify(target: Target, artifact: Path, ckpt: Checkpoint, model: torch.nn.Mod
         problems.append(f"int8 accuracy {report['accuracy']:.4f} is more than 1 point below fp32 {report['reference_accuracy']:.4f}")
     if problems:
         report["status"] = "failed"
-        raise VerificationError(f"{artifact.name}: verification failed: {'; '.join(problems)}")
+        raise VerificationError(f"{name or artifact.name}: verification failed: {'; '.join(problems)}")
     return report
 
 
@@ -242,7 +245,7 @@ def export_model(
         lowering_started = time.perf_counter()
         report = tgt.lower(LoweringRequest(model, torch.zeros(shape), precision, calibration, tmp, metadata, options))
         lower_seconds = time.perf_counter() - lowering_started
-        verification = verify(tgt, tmp, ckpt, model, shape, precision, threads) if verify_artifact else {"status": "skipped"}
+        verification = verify(tgt, tmp, ckpt, model, shape, precision, threads, final.name) if verify_artifact else {"status": "skipped"}
         size_bytes = _bytes(tmp)
         sidecar = _sidecar(metadata, tgt, ckpt, model, shape, size_bytes, report, verification, options)
         _publish(tmp, final)

@@ -114,3 +114,16 @@ def test_quickstart_exports_verifies_benchmarks_and_reports(tmp_path):
     for name in ("report.md", "report.html", "pareto.png"):
         assert (tmp_path / "qs" / "report" / name).is_file()
     assert any("export shiftresnet-20-e3 -> tflite int8" in ln for ln in lines)
+
+
+@pytest.mark.slow
+def test_training_under_torchrun_is_distributed_data_parallel(tmp_path):
+    """Two CPU ranks (gloo): each trains on its shard, rank 0 alone writes the checkpoint and reports."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "edgelight", "train", "shiftresnet-20-e1",
+                           "--epochs", "2", "--out", str(tmp_path / "ck"), "--no-progress"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reports = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert len(reports) == 1 and reports[0]["epochs"] == 2 and reports[0]["best_epoch"] >= 1
+    metrics = json.loads((tmp_path / "ck" / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]

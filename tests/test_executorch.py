@@ -10,25 +10,10 @@ import torch
 
 pytest.importorskip("executorch.runtime")
 
-from edgelight.export import export_model  # noqa: E402
 from edgelight.targets import TargetError, get_target  # noqa: E402
 from edgelight.targets.executorch.export import distinct_cat_inputs, inspect_program  # noqa: E402
 
 TARGET = get_target("executorch")
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    cache = {}
-
-    def make(model: str, precision: str, **options):
-        key = (model, precision, tuple(sorted(options.items())))
-        if key not in cache:
-            out = tmp_path_factory.mktemp("pte")
-            cache[key] = export_model(model, "executorch", precision, out=out, options=options, threads=1)
-        return cache[key]
-
-    return make
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
@@ -36,7 +21,7 @@ def exported(tmp_path_factory):
 def test_the_whole_graph_is_one_xnnpack_delegate(exported, model, precision):
     """The shift (one-hot depthwise conv), the shuffles and LruNet's channel duplication all stay inside XNNPACK:
     no portable kernel and no NCHW<->NHWC round trip between partitions."""
-    result = exported(model, precision)
+    result = exported(model, "executorch", precision)
     assert result.op_inventory == {"delegate:XnnpackBackend": 1}, result.op_inventory
     assert any("in 1 subgraph(s)" in n for n in result.notes), result.notes
     assert result.verification["status"] == "passed"
@@ -60,7 +45,7 @@ def test_distinct_cat_inputs_splits_a_repeated_input():
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_native_kernels_option(exported, precision):
     """ops=native keeps the shift as edgelight's custom op, run by the C++ kernels (built on first use)."""
-    result = exported("shiftresnet-20-e3", precision, ops="native")
+    result = exported("shiftresnet-20-e3", "executorch", precision, ops="native")
     op = "edgelight::shift2d.out" if precision == "fp32" else "edgelight::quantized_shift2d.out"
     assert result.op_inventory.get(op) == 9, result.op_inventory
     v = result.verification
@@ -68,13 +53,13 @@ def test_native_kernels_option(exported, precision):
 
 
 def test_inspection_reads_weights_and_the_planned_arena(exported):
-    info = inspect_program(exported("shiftresnet-20-e3", "fp32").artifact)
+    info = inspect_program(exported("shiftresnet-20-e3", "executorch", "fp32").artifact)
     assert 95_642 * 4 * 0.9 < info["weights_bytes"] < 95_642 * 4 * 1.2  # BatchNorms fold into the convs here
     assert info["planned_arena_bytes"] > 0 and info["inputs"] == 1
 
 
 def test_a_truncated_program_is_a_one_line_error(exported, tmp_path):
-    data = exported("shiftresnet-20-e3", "fp32").artifact.read_bytes()
+    data = exported("shiftresnet-20-e3", "executorch", "fp32").artifact.read_bytes()
     broken = tmp_path / "broken.pte"
     broken.write_bytes(data[: len(data) // 2])
     runner = TARGET.make_runner()
@@ -85,7 +70,7 @@ def test_a_truncated_program_is_a_one_line_error(exported, tmp_path):
 
 def test_the_runner_matches_the_artifact_batch(exported):
     runner = TARGET.make_runner()
-    runner.load(exported("shiftresnet-20-e3", "fp32").artifact, threads=1)
+    runner.load(exported("shiftresnet-20-e3", "executorch", "fp32").artifact, threads=1)
     try:
         out = runner.run(np.zeros((1, 3, 32, 32), np.float32))
     finally:

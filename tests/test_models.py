@@ -28,12 +28,7 @@ SHIFT2D = torch.ops.edgelight.shift2d.default
 SHUFFLE = torch.ops.edgelight.channel_shuffle.default
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: more threads only contend
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @torch.no_grad()

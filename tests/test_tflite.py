@@ -13,6 +13,7 @@ import torch
 pytest.importorskip("ai_edge_litert.interpreter")
 pytest.importorskip("litert_torch")
 
+from edgelight.checkpoint import trained_like_batchnorm  # noqa: E402
 from edgelight.data import load_digits  # noqa: E402
 from edgelight.layers import Shift  # noqa: E402
 from edgelight.models import create_model  # noqa: E402
@@ -23,22 +24,10 @@ TARGET = get_target("tflite")
 MODELS = ("shiftresnet-20-e3", "lrunet-4-1x")
 
 
-def random_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random BN statistics so that folding (or failing to fold) a BatchNorm changes the numbers."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return model.eval()
-
-
 @functools.lru_cache(maxsize=None)
 def model(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return random_bn(create_model(name))
+    return trained_like_batchnorm(create_model(name))
 
 
 @functools.lru_cache(maxsize=None)
@@ -128,7 +117,7 @@ def tiny_bytes(tmp, precision: str, attempt: int, **options) -> bytes:
     torch.manual_seed(0)
     calib, _ = digits()
     path = tmp / f"tiny-{precision}-{attempt}-{sorted(options.items())}.tflite"
-    TARGET.lower(LoweringRequest(random_bn(Tiny()), calib[:1], precision, [calib], path, {}, options))
+    TARGET.lower(LoweringRequest(trained_like_batchnorm(Tiny()), calib[:1], precision, [calib], path, {}, options))
     return path.read_bytes()
 
 
@@ -136,7 +125,7 @@ def tiny_bytes(tmp, precision: str, attempt: int, **options) -> bytes:
 def test_shift_form_option(tmp_path):
     x = digits()[1][:4]
     torch.manual_seed(0)
-    ref = random_bn(Tiny())
+    ref = trained_like_batchnorm(Tiny())
     for form, wanted in (("slices", "SLICE"), ("depthwise", "DEPTHWISE_CONV_2D")):
         path = tmp_path / f"{form}.tflite"
         TARGET.lower(LoweringRequest(ref, x[:1], "fp32", [], path, {}, {"shift": form}))

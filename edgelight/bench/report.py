@@ -68,8 +68,9 @@ def pareto_png(records: list[dict]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in records if r["status"] == "ok" and r.get("latency_ms") and r.get("accuracy")]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    ok = sorted((r for r in records if r["status"] == "ok" and r.get("latency_ms") and r.get("accuracy")), key=lambda r: (r["model"], r["runtime"], r["precision"]))
+    fig = plt.figure(figsize=(11, 5.5), dpi=100)
+    ax = fig.add_axes([0.07, 0.11, 0.58, 0.8])
     if ok:
         pts = [(r["latency_ms"]["p50"], r["accuracy"]["top1"]) for r in ok]
         biggest = max(r["artifact"]["bytes"] for r in ok) or 1
@@ -78,8 +79,11 @@ def pareto_png(records: list[dict]) -> bytes:
             sel = [i for i, r in enumerate(ok) if (r["runtime"], r["device"]["kind"]) == (runtime, kind)]
             label = runtime if len(kinds) == 1 else f"{runtime} on {kind}"  # host and phone points differ by shape
             ax.scatter([pts[i][0] for i in sel], [pts[i][1] for i in sel], s=[40 + 600 * ok[i]["artifact"]["bytes"] / biggest for i in sel], c=COLORS.get(runtime, "#8172b2"), marker=MARKERS.get(kind, "o"), alpha=0.7, edgecolors="black", label=label)
-        for r, (x, y) in zip(ok, pts):
-            ax.annotate(f"{r['model']} {r['precision']}", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # points cluster (one model, several runtimes): number them and name them in a key beside the plot
+        for n, (x, y) in enumerate(pts, 1):
+            ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(5, 5 if n % 2 else -11), fontsize=8, weight="bold")
+        key = [f"{n:>2}  {r['model']} {r['runtime']} {r['precision']}" + (f" ({r['device']['kind']})" if len(kinds) > 1 else "") for n, r in enumerate(ok, 1)]
+        fig.text(0.67, 0.91, "\n".join(key), va="top", ha="left", fontsize=8, family="monospace")
         front = pareto_front(pts)
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front")
         if max(p[0] for p in pts) > 20 * max(min(p[0] for p in pts), 1e-6):
@@ -94,7 +98,6 @@ def pareto_png(records: list[dict]) -> bytes:
     ax.set_ylabel("top-1 accuracy")
     ax.set_title("Latency vs accuracy (marker area ~ file size)")
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
@@ -153,6 +156,4 @@ def write_report(records: list[dict], out_dir) -> dict[str, Path]:
     write_atomic(paths["png"], png)
     write_atomic(paths["md"], markdown(records).encode())
     write_atomic(paths["html"], html_page(records, png).encode())
-    for p in paths.values():
-        p.chmod(0o644)  # mkstemp makes 0600; a report is meant to be shared
     return paths

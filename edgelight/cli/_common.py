@@ -17,10 +17,9 @@ NOISY_LOGGERS = ("coremltools", "torchao", "torch.utils._pytree", "executorch", 
 
 
 def quiet_libraries() -> None:
-    """Keep the runtimes' import-time logging and converter progress bars out of the user's terminal."""
+    """Keep the runtimes' import-time logging out of the user's terminal (targets capture their converters' output)."""
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TQDM_DISABLE", "1")  # coremltools' per-pass progress bars
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # LiteRT's C++ INFO lines
 
 

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,9 +30,10 @@ def train_command(
         if recipe is not None and recipe not in RECIPES:
             raise ValueError(f"unknown recipe '{recipe}'; choose one of: {', '.join(RECIPES)}")
         result = train(model, dataset, data_dir, epochs, recipe, out, resume, seed, size, progress=progress, in_chans=in_chans)
-        echo(json.dumps({k: v for k, v in result.metrics.items() if k not in ("recipe", "history")}))
-        if out is not None:
-            echo(f"checkpoint written to {out}")
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks (and writes)
+            echo(json.dumps({k: v for k, v in result.metrics.items() if k not in ("recipe", "history")}))
+            if out is not None:
+                echo(f"checkpoint written to {out}")
 
 
 def eval_command(

@@ -135,7 +135,8 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(rec, epoch)
             trained.train()
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))[rank::world]
+            # equal shards (the remainder dropped): DDP ranks must run the same number of steps or they hang
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))[: n // world * world][rank::world]
             for i in range(0, len(order), rec.batch_size):
                 idx = order[i : i + rec.batch_size]
                 x = normalize(_augment(ds.train_x[idx], rec, ds, gen), mean, std)
@@ -159,8 +160,9 @@ def train(
             if out is not None:
                 _save_resume_state(out, model, optimizer, epoch, best)
     if world > 1:
-        torch.distributed.barrier()
-    if out is not None and (out / "model.safetensors").is_file():
+        torch.distributed.barrier()  # rank 0 has written the best checkpoint; only it rewrites the final one
+        torch.distributed.destroy_process_group()
+    if out is not None and rank == 0 and (out / "model.safetensors").is_file():
         final = load_checkpoint(out)
         final.metrics = _metrics(final.model, rec, ds, best, rec.epochs)
         save_checkpoint(out, final)

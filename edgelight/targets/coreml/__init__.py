@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from edgelight.targets.base import LoweringReport, LoweringRequest, Target, TargetError
+from edgelight.targets.base import LoweringReport, LoweringRequest, Target, TargetError, native_log
 from edgelight.targets.coreml.runner import CoreMLRunner, classify_labels, runnable_here
 
 try:  # registers the converters for the two custom ops with coremltools' torch frontend
@@ -202,15 +202,16 @@ def lower(request: LoweringRequest) -> LoweringReport:
     labels = list(request.metadata.get("classes") or []) if batch == 1 else []
     token = _ops.SHIFT_FORM.set(shift_form)
     try:
-        mlmodel = ct.convert(
-            ep,
-            convert_to="mlprogram",
-            minimum_deployment_target=getattr(ct.target, MIN_TARGET),
-            compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
-            classifier_config=ct.ClassifierConfig(labels) if labels else None,
-            pass_pipeline=_pass_pipeline(keep_weights_shared=bool(shared)),
-            skip_model_load=True,  # nothing to load on Linux; on macOS predict-time loading is the runner's job
-        )
+        with native_log():  # coremltools draws a progress bar per conversion stage on stderr
+            mlmodel = ct.convert(
+                ep,
+                convert_to="mlprogram",
+                minimum_deployment_target=getattr(ct.target, MIN_TARGET),
+                compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
+                classifier_config=ct.ClassifierConfig(labels) if labels else None,
+                pass_pipeline=_pass_pipeline(keep_weights_shared=bool(shared)),
+                skip_model_load=True,  # nothing to load on Linux; on macOS predict-time loading is the runner's job
+            )
     except (NotImplementedError, ValueError, RuntimeError) as exc:
         raise TargetError(f"Core ML conversion failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     finally:
@@ -218,7 +219,8 @@ def lower(request: LoweringRequest) -> LoweringReport:
 
     input_name = mlmodel.get_spec().description.input[0].name
     if precision == "int8":
-        mlmodel = _quantize(mlmodel, request, input_name)
+        with native_log():
+            mlmodel = _quantize(mlmodel, request, input_name)
     _describe(mlmodel, request.metadata, precision if activations != "int8" else "w8a8", shift_form)
     mlmodel.save(str(out_path))
     make_deterministic(out_path)

@@ -10,6 +10,7 @@ Three things the stock path gets wrong for our models, fixed here:
   ADD -> QUANTIZE). We restore the tag, and share qparams through layout ops.
 """
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from edgelight.shared_weights import keep_shared_weights
-from edgelight.targets.base import LoweringReport, LoweringRequest, TargetError
+from edgelight.targets.base import LoweringReport, LoweringRequest, TargetError, native_log
 
 DEFAULT_SHIFT = "depthwise"  # measured: bench/tflite_lowering.py, docs/targets/tflite.md
 IO_TYPES = ("float", "int8")
@@ -159,6 +160,17 @@ def _pack(model, size_hint: int) -> bytes:
     return bytes(builder.Output())
 
 
+@contextlib.contextmanager
+def _quiet_progress():
+    from litert_torch import progress
+
+    was, progress.console.quiet = progress.console.quiet, True
+    try:
+        yield
+    finally:
+        progress.console.quiet = was
+
+
 def lower(request: LoweringRequest) -> LoweringReport:
     from edgelight.targets.tflite.runner import inspect_tflite, xnnpack_partitions
 
@@ -187,13 +199,14 @@ def lower(request: LoweringRequest) -> LoweringReport:
         raise TargetError(f"unknown tflite option(s): {', '.join(sorted(options))} (known: io, shift, shared_bn)")
     example = torch.as_tensor(request.example, dtype=torch.float32)
     try:
-        edge, unfused = convert(request.model, example, precision, request.calibration, shift, shared_bn)
+        with native_log(), _quiet_progress():  # the converter reports every stage (rich on stdout, absl/TF logs on stderr)
+            edge, unfused = convert(request.model, example, precision, request.calibration, shift, shared_bn)
+            data = edge.model_content()
     except TargetError:
         raise
     except Exception as exc:  # the converter's own errors are long MLIR dumps: keep the first line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TargetError(f"litert-torch could not convert the model ({precision}, shift={shift}): {first}") from exc
-    data = edge.model_content()
     if precision == "int8" and io == "float":
         data = float_io(data)
     out_path = Path(request.out_path)

@@ -62,8 +62,9 @@ def xnnpack_partitions(path: Path) -> int:
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()  # the default delegate is applied here
+    with native_log():
+        interpreter = Interpreter(model_path=str(path), num_threads=1)
+        interpreter.allocate_tensors()  # the default delegate is applied here
     return sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
 
 
