@@ -273,7 +273,7 @@ def test_w8a8_on_linux_says_it_needs_macos(tmp_path):
     assert not req.out_path.exists()
 
 
-@pytest.mark.parametrize("precision,options,message", [("int4", {}, "no precision 'int4'"), ("fp16", {"shift": "roll"}, "unknown Core ML shift form")])
+@pytest.mark.parametrize("precision,options,message", [("int4", {}, "no precision 'int4'"), ("fp16", {"shift": "roll"}, "coreml option shift=.roll. is not one of: conv, slices")])
 def test_bad_requests_fail_with_one_line(tmp_path, precision, options, message):
     with pytest.raises(TargetError, match=message) as err:
         TARGET.lower(_request(_model("shiftresnet-20-e3"), tmp_path / "m.mlpackage", precision, **options))

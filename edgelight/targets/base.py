@@ -65,19 +65,27 @@ class Target:
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def check_options(self, options: dict) -> dict:
-        """The options with defaults filled in; an unknown name or value is a ValueError naming the choices."""
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            known = ", ".join(self.options) or "none"
-            raise ValueError(f"unknown {self.name} option(s): {', '.join(unknown)} (known: {known})")
-        for key, value in options.items():
-            if value not in self.options[key]:
-                raise ValueError(f"{self.name} option {key}='{value}' is not one of: {', '.join(self.options[key])}")
-        return {key: options.get(key, values[0]) for key, values in self.options.items()}
+        return check_options(self.name, self.options, options)
 
 
 class TargetError(RuntimeError):
     """A lowering or runtime failure with a message meant for the user."""
+
+
+class OptionError(TargetError, ValueError):
+    """An option a target does not know, or a value it does not take (a usage error)."""
+
+
+def check_options(target: str, allowed: dict[str, tuple[str, ...]], options: dict | None) -> dict:
+    """``options`` with every default filled in (the first allowed value); unknown names or values raise."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise OptionError(f"unknown {target} option(s): {', '.join(unknown)} (known: {', '.join(allowed) or 'none'})")
+    for key, value in options.items():
+        if value not in allowed[key]:
+            raise OptionError(f"{target} option {key}='{value}' is not one of: {', '.join(allowed[key])}")
+    return {key: options.get(key, values[0]) for key, values in allowed.items()}
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from edgelight.targets.base import LoweringReport, LoweringRequest, Target, TargetError, native_log
+from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, Target, TargetError, check_options, native_log
 from edgelight.targets.coreml.runner import CoreMLRunner, classify_labels, runnable_here
 
 try:  # registers the converters for the two custom ops with coremltools' torch frontend
@@ -30,6 +30,10 @@ except ImportError as exc:  # coremltools missing: the target still imports, low
     _ops, _IMPORT_ERROR = None, exc
 
 PRECISIONS = ("fp16", "fp32", "int8")
+OPTIONS = {
+    "activations": ("float", "int8"),  # int8 with precision int8: W8A8, calibrated by Core ML (macOS only)
+    "shift": ("conv", "slices"),  # the MIL composite for shift2d
+}
 MIN_TARGET = "iOS17"
 # Passes that fold a per-use BatchNorm / scale / bias into a conv weight: with a shared weight, one copy per use.
 WEIGHT_FOLDING_PASSES = ("common::fuse_conv_batchnorm", "common::fuse_conv_scale", "common::fuse_conv_bias")
@@ -180,16 +184,12 @@ def lower(request: LoweringRequest) -> LoweringReport:
     precision = request.precision
     if precision not in PRECISIONS:
         raise TargetError(f"Core ML has no precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
-    activations = request.options.get("activations")
-    if activations not in (None, "float", "int8"):
-        raise TargetError(f"unknown activations '{activations}' for Core ML; choose float or int8")
+    options = check_options("coreml", OPTIONS, request.options)
+    activations, shift_form = options["activations"], options["shift"]
     if activations == "int8" and precision != "int8":
-        raise TargetError("activations int8 (W8A8) needs precision int8")
+        raise OptionError("activations int8 (W8A8) needs precision int8")
     if activations == "int8" and runnable_here():
         raise TargetError(W8A8_NEEDS_MACOS)
-    shift_form = request.options.get("shift", "conv")
-    if shift_form not in _ops.SHIFT_FORMS:
-        raise TargetError(f"unknown Core ML shift form '{shift_form}'; choose one of: {', '.join(_ops.SHIFT_FORMS)}")
     out_path = Path(request.out_path)
     if out_path.suffix != ".mlpackage":
         raise TargetError(f"a Core ML package path must end in .mlpackage, got '{out_path}'")
@@ -274,10 +274,5 @@ def inspect(path) -> dict:
         "package_bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file()),
     }
 
-
-OPTIONS = {
-    "activations": ("float", "int8"),  # int8 with precision int8: W8A8, calibrated by Core ML (macOS only)
-    "shift": ("conv", "slices"),  # the MIL composite for shift2d
-}
 
 TARGET = Target("coreml", ".mlpackage", PRECISIONS, lower, CoreMLRunner, runnable_here, default_precision="fp16", inspect=inspect, options=OPTIONS)

@@ -8,7 +8,7 @@ edgelight's native kernels instead (edgelight/targets/executorch/native.py).
 """
 
 from edgelight.targets.base import Target
-from edgelight.targets.executorch.export import inspect_program, lower
+from edgelight.targets.executorch.export import OPTIONS, inspect_program, lower
 from edgelight.targets.executorch.runner import ExecuTorchRunner
 
 
@@ -19,11 +19,5 @@ def _runnable() -> str | None:
         return f"the ExecuTorch Python runtime is not importable ({e})"
     return None
 
-
-OPTIONS = {
-    "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
-    "shift": ("depthwise", "slices"),  # the lowered form of shift2d (ignored with ops=native)
-    "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
-}
 
 TARGET = Target("executorch", ".pte", ("fp32", "int8"), lower, ExecuTorchRunner, _runnable, "fp32", inspect_program, OPTIONS)

@@ -7,9 +7,13 @@ from pathlib import Path
 import torch
 
 from edgelight.shared_weights import keep_shared_weights
-from edgelight.targets.base import LoweringReport, LoweringRequest, TargetError
+from edgelight.targets.base import LoweringReport, LoweringRequest, TargetError, check_options
 
-SHIFT_FORM = "depthwise"  # measured: bench/results/lowering.json (docs/targets/executorch.md)
+OPTIONS = {
+    "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
+    "shift": ("depthwise", "slices"),  # the lowered form of shift2d; the first is the measured best (bench/lowering.py)
+    "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
+}
 
 
 def _quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list) -> torch.nn.Module:
@@ -29,9 +33,9 @@ def _trace(request: LoweringRequest) -> "torch.export.ExportedProgram":
 
     from edgelight.ops.lowering import lowered
 
-    options = request.options
-    native = options.get("ops") == "native"
-    with torch.no_grad(), (nullcontext() if native else lowered(options.get("shift", SHIFT_FORM))):
+    options = check_options("executorch", OPTIONS, request.options)
+    native = options["ops"] == "native"
+    with torch.no_grad(), (nullcontext() if native else lowered(options["shift"])):
         # A BatchNorm after a conv whose weight runs several times (LruNet) must not be folded into it:
         # XNNPACK's fusion pass folds one use's BatchNorm into the shared weight and every other use computes
         # garbage (top-1 agreement 0%); PT2E's fusion leaves the later uses unquantized. Kept apart (a 1x1
@@ -43,7 +47,7 @@ def _trace(request: LoweringRequest) -> "torch.export.ExportedProgram":
     if native:
         from edgelight.targets.executorch.native import prepare_native
 
-        ep = prepare_native(ep, request.precision, fuse=options.get("fuse") == "on")
+        ep = prepare_native(ep, request.precision, fuse=options["fuse"] == "on")
     distinct_cat_inputs(ep)
     # fp32: the shift's one-hot weight is traced as a lift_fresh_copy, so XNNPACK would take the copy and
     # leave the conv on the portable kernel (30x slower); folding constants makes it a plain conv weight.

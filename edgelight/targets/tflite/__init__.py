@@ -7,7 +7,7 @@ only, folds it, one weight copy per use, faster). See docs/targets/tflite.md.
 """
 
 from edgelight.targets.base import Target
-from edgelight.targets.tflite.lowering import lower
+from edgelight.targets.tflite.lowering import OPTIONS, lower
 from edgelight.targets.tflite.runner import TFLiteRunner, inspect_tflite
 
 
@@ -18,11 +18,5 @@ def _runnable_here() -> str | None:
         return f"ai-edge-litert is not installed ({exc}); pip install 'ai-edge-litert>=2.3,<2.4'"
     return None
 
-
-OPTIONS = {
-    "io": ("float", "int8"),  # int8: the int8 artifact takes and returns int8 tensors
-    "shift": ("depthwise", "slices"),  # how shift2d becomes builtin ops
-    "shared_bn": ("keep", "fold"),  # fold (fp32 only): faster, but one weight copy per reuse
-}
 
 TARGET = Target("tflite", ".tflite", ("fp32", "int8"), lower, TFLiteRunner, _runnable_here, "fp32", inspect_tflite, OPTIONS)

@@ -18,11 +18,13 @@ import torch
 from torch import nn
 
 from edgelight.shared_weights import keep_shared_weights
-from edgelight.targets.base import LoweringReport, LoweringRequest, TargetError, native_log
+from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError, check_options, native_log
 
-DEFAULT_SHIFT = "depthwise"  # measured: bench/tflite_lowering.py, docs/targets/tflite.md
-IO_TYPES = ("float", "int8")
-SHARED_BN = ("keep", "fold")
+OPTIONS = {
+    "io": ("float", "int8"),  # int8: the int8 artifact takes and returns int8 tensors
+    "shift": ("depthwise", "slices"),  # how shift2d becomes builtin ops; the first is the measured best (bench/lowering.py)
+    "shared_bn": ("keep", "fold"),  # fold (fp32 only): faster, but one weight copy per reuse
+}
 
 
 def _quantizer():
@@ -174,29 +176,17 @@ def _quiet_progress():
 def lower(request: LoweringRequest) -> LoweringReport:
     from edgelight.targets.tflite.runner import inspect_tflite, xnnpack_partitions
 
-    options = dict(request.options or {})
     precision = request.precision
     if precision not in ("fp32", "int8"):
         raise TargetError(f"tflite does not support precision '{precision}'; choose fp32 or int8")
-    io = options.pop("io", "float")
-    shift = options.pop("shift", DEFAULT_SHIFT)
-    shared_bn = options.pop("shared_bn", "keep")
-    if io not in IO_TYPES:
-        raise TargetError(f"tflite option io='{io}' is not one of: {', '.join(IO_TYPES)}")
+    options = check_options("tflite", OPTIONS, request.options)
+    io, shift, shared_bn = options["io"], options["shift"], options["shared_bn"]
     if io == "int8" and precision != "int8":
-        raise TargetError("tflite option io='int8' needs precision int8")
+        raise OptionError("tflite option io='int8' needs precision int8")
+    if shared_bn == "fold" and precision == "int8":
+        raise OptionError("tflite option shared_bn='fold' is fp32 only (int8 keeps per-use BatchNorms apart)")
     if precision == "int8" and not request.calibration:
         raise TargetError("int8 needs calibration data; pass calibration images (the pipeline uses the train split)")
-    if shared_bn not in SHARED_BN:
-        raise TargetError(f"tflite option shared_bn='{shared_bn}' is not one of: {', '.join(SHARED_BN)}")
-    if shared_bn == "fold" and precision == "int8":
-        raise TargetError("tflite option shared_bn='fold' is fp32 only (int8 keeps per-use BatchNorms apart)")
-    from edgelight.ops.lowering import SHIFT_FORMS
-
-    if shift not in SHIFT_FORMS:
-        raise TargetError(f"tflite option shift='{shift}' is not one of: {', '.join(SHIFT_FORMS)}")
-    if options:
-        raise TargetError(f"unknown tflite option(s): {', '.join(sorted(options))} (known: io, shift, shared_bn)")
     example = torch.as_tensor(request.example, dtype=torch.float32)
     try:
         with native_log(), _quiet_progress():  # the converter reports every stage (rich on stdout, absl/TF logs on stderr)
@@ -220,4 +210,4 @@ def lower(request: LoweringRequest) -> LoweringReport:
     return LoweringReport(op_inventory=spec["ops"], delegated_fraction=None, notes=notes)
 
 
-__all__ = ["DEFAULT_SHIFT", "convert", "float_io", "lower"]
+__all__ = ["OPTIONS", "convert", "float_io", "lower"]
