@@ -1,3 +1,4 @@
 from edgelight.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -6,11 +6,16 @@ reference, and writes ``OUT/results.json`` plus ``OUT/report/{report.md,report.h
 A cell that fails is reported and the rest goes on; the summary says which.
 """
 
+import multiprocessing
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 # (target, precision) per artifact: every target, the precision a user ships first, and int8 where it runs here
+MAX_JOBS = 4  # each worker holds its own torch and converters in memory
 CELLS = (("executorch", "fp32"), ("executorch", "int8"), ("tflite", "fp32"), ("tflite", "int8"), ("coreml", "fp16"))
 
 
@@ -32,36 +37,82 @@ def builtin_models() -> list[str]:
     return sorted(p.name for p in PRETRAINED_DIR.iterdir() if builtin_checkpoint_dir(p.name)) if PRETRAINED_DIR.is_dir() else []
 
 
+def default_jobs() -> int:
+    """Exports run side by side: most of an export is single-threaded graph passes, so one per core pays."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_JOBS))
+
+
+def _quiet_worker() -> None:
+    """A worker process shows the user what the CLI would: edgelight's warnings, not the libraries' chatter."""
+    import torch
+
+    from edgelight.targets.base import quiet_libraries
+
+    quiet_libraries()
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"edgelight(\.|$)")
+    torch.set_num_threads(1)  # the workers already fill the cores
+
+
+def _export_all(tasks: list[tuple], jobs: int, say: Callable[[str], None]):
+    """Yield (task index, ExportResult or the exception) as each export finishes; jobs=1 runs in this process."""
+    from edgelight.export import export_model
+
+    if jobs == 1:
+        for i, args in enumerate(tasks):
+            try:
+                yield i, export_model(*args[:3], **args[3])
+            except Exception as e:  # noqa: BLE001 (one failed cell is a finding to report, not the end of the run)
+                yield i, e
+        return
+    say(f"exporting {len(tasks)} artifacts, {jobs} at a time")
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
+    try:
+        futures = {pool.submit(export_model, *args[:3], **args[3]): i for i, args in enumerate(tasks)}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as e:  # noqa: BLE001 (a worker that died fails its cells, and the run goes on)
+                yield futures[future], e
+    finally:  # Ctrl-C or an error: drop the queued cells, and let the running ones clean up after themselves
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def quickstart(out_dir: Path = Path("quickstart"), models: list[str] | None = None, cells=CELLS, runs: int = 20, warmup: int = 5,
-               threads: int = 1, progress: bool = True, say: Callable[[str], None] = print) -> QuickstartResult:
+               threads: int = 1, progress: bool = True, say: Callable[[str], None] = print, jobs: int | None = None) -> QuickstartResult:
     from edgelight.bench.harness import run_bench
     from edgelight.checkpoint import builtin_checkpoint_dir
-    from edgelight.export import export_model
 
     out_dir = Path(out_dir)
     models = models or builtin_models()
     if not models:
         raise FileNotFoundError("no built-in checkpoints found in edgelight/pretrained (is the package installed whole?)")
-    result = QuickstartResult(out_dir)
-    artifacts = []
-    for n, model in enumerate(models, 1):
-        ckpt = builtin_checkpoint_dir(model)
-        if ckpt is None:
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError("--jobs must be >= 1")
+    checkpoints = {}
+    for model in models:
+        checkpoints[model] = builtin_checkpoint_dir(model)
+        if checkpoints[model] is None:
             raise ValueError(f"'{model}' has no built-in checkpoint; built in: {', '.join(builtin_models())}")
-        artifacts.append(ckpt)  # the eager PyTorch reference
-        for target, precision in cells:
-            say(f"[{n}/{len(models)}] export {model} -> {target} {precision}")
-            try:
-                exported = export_model(str(ckpt), target, precision, out=out_dir / "artifacts", threads=threads)
-            except Exception as e:  # noqa: BLE001 (one failed cell is a finding to report, not the end of the run)
-                result.failures.append(f"{model} {target} {precision}: {e}")
-                say(f"  failed: {e}")
-                continue
-            v = exported.verification
-            figures = f"top-1 agreement {v['top1_agreement']:.2%}, accuracy {v['accuracy']:.2%}" if v.get("status") == "passed" else v.get("reason", v["status"])
-            say(f"  {exported.artifact.name}: {exported.bytes / 1024:.0f} KB, {figures}")
-            result.exports.append(exported)
-            artifacts.append(exported.artifact)
+    cells_of = [(model, target, precision) for model in models for target, precision in cells]
+    tasks = [(str(checkpoints[m]), t, p, {"out": out_dir / "artifacts", "threads": threads}) for m, t, p in cells_of]
+    result = QuickstartResult(out_dir)
+    exported = {}
+    for done, (i, outcome) in enumerate(_export_all(tasks, jobs, say), 1):
+        model, target, precision = cells_of[i]
+        if isinstance(outcome, Exception):
+            result.failures.append(f"{model} {target} {precision}: {outcome}")
+            say(f"[{done}/{len(tasks)}] export {model} -> {target} {precision} failed: {outcome}")
+            continue
+        v = outcome.verification
+        figures = f"top-1 agreement {v['top1_agreement']:.2%}, accuracy {v['accuracy']:.2%}" if v.get("status") == "passed" else v.get("reason", v["status"])
+        say(f"[{done}/{len(tasks)}] export {model} -> {target} {precision}: {outcome.artifact.name}, {outcome.bytes / 1024:.0f} KB, {figures} ({outcome.export_seconds:.0f} s)")
+        exported[i] = outcome
+    result.exports = [exported[i] for i in sorted(exported)]
+    # each model's eager PyTorch reference, then its artifacts in cell order
+    artifacts = [a for m in models for a in [checkpoints[m], *(exported[i].artifact for i in sorted(exported) if cells_of[i][0] == m)]]
     say(f"benchmark {len(artifacts)} artifacts ({runs} timed runs after {warmup} warm-up, {threads} thread(s), each in its own process)")
     result.records = run_bench(artifacts, threads=threads, warmup=warmup, runs=runs, json_out=out_dir / "results.json",
                                report_dir=out_dir / "report", progress=progress, command="edgelight quickstart")

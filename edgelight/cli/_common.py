@@ -1,26 +1,18 @@
 """Shared CLI plumbing: one place that turns library errors into one line and an exit code."""
 
 import contextlib
-import logging
 import os
 import sys
 import warnings
 
 import typer
 
+from edgelight.targets.base import quiet_libraries
+
 STEP_ERRORS = ("TargetError", "VerificationError", "NativeKernelsError", "DeviceError")  # a step that failed: exit 1
 USAGE_ERRORS = ("UnknownModelError", "DataError", "CheckpointError", "ValueError", "FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError", "NotADirectoryError")
 
 
-# Libraries that log import-time chatter (optional extensions, untested-version notes) at WARNING.
-NOISY_LOGGERS = ("coremltools", "torchao", "torch.utils._pytree", "executorch", "absl", "jax", "litert_torch", "ai_edge_litert")
-
-
-def quiet_libraries() -> None:
-    """Keep the runtimes' import-time logging out of the user's terminal (targets capture their converters' output)."""
-    for name in NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # LiteRT's C++ INFO lines
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -1,5 +1,5 @@
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,13 +11,14 @@ def quickstart_command(
     runs: Annotated[int, typer.Option(help="timed runs per artifact (at least 2)")] = 20,
     threads: Annotated[int, typer.Option(help="runtime threads for the benchmark")] = 1,
     progress: Annotated[bool, typer.Option(help="progress bar")] = True,
+    jobs: Annotated[Optional[int], typer.Option(help="exports run side by side (default: one per core, at most 4)")] = None,
 ) -> None:
     """The main job on the built-in digits checkpoints: export to every target, verify, benchmark, report."""
     from edgelight.bench.report import row
     from edgelight.quickstart import quickstart
 
     with user_errors():
-        result = quickstart(out, runs=runs, threads=threads, progress=progress, say=echo)
+        result = quickstart(out, runs=runs, threads=threads, progress=progress, say=echo, jobs=jobs)
     echo("")
     echo(f"{'model':<24} {'runtime':<10} {'prec':<5} {'p50 ms':>8} {'top-1':>7}  size KB")
     for r in result.records:

@@ -7,6 +7,7 @@ repeats them. Its runner loads an artifact and maps float32 NCHW batches to logi
 """
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -86,6 +87,17 @@ def check_options(target: str, allowed: dict[str, tuple[str, ...]], options: dic
         if value not in allowed[key]:
             raise OptionError(f"{target} option {key}='{value}' is not one of: {', '.join(allowed[key])}")
     return {key: options.get(key, values[0]) for key, values in allowed.items()}
+
+
+# Libraries that log import-time chatter (optional extensions, untested-version notes) at WARNING.
+NOISY_LOGGERS = ("coremltools", "torchao", "torch.utils._pytree", "executorch", "absl", "jax", "litert_torch", "ai_edge_litert")
+
+
+def quiet_libraries() -> None:
+    """Keep the runtimes' import-time logging out of the user's terminal (targets capture their converters' output)."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # LiteRT's C++ INFO lines
 
 
 @contextlib.contextmanager
