@@ -5,6 +5,7 @@ later step (eval, export, bench) reads. The built-in digits checkpoints live in
 ``edgelight/pretrained/<model>/`` in the same format.
 """
 
+import contextlib
 import json
 import os
 import tempfile
@@ -58,6 +59,31 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def probe_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` if needed and check that a file can be written in it, before any long work.
+
+    Returns the folders it created (so a caller that fails later can remove them); raises PermissionError
+    with the reason, leaving nothing behind.
+    """
+    folder = Path(folder)
+    missing = [p for p in [folder, *folder.parents] if not p.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".edgelight-probe-").close()
+    except OSError as e:
+        remove_empty(missing)
+        reason = "it is a file" if folder.is_file() else e.strerror or str(e)
+        raise PermissionError(f"cannot write to '{folder}': {reason}") from None
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the given folders, innermost first, where they are still empty."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _umask() -> int:

@@ -5,10 +5,8 @@ calibration data, naming, atomic publication, verification by the target's own
 runner and the sidecar JSON. Targets only lower (edgelight/targets/<name>/).
 """
 
-import contextlib
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ import numpy as np
 import torch
 
 from edgelight import __version__
-from edgelight.checkpoint import Checkpoint, resolve, write_json
+from edgelight.checkpoint import Checkpoint, probe_folder, remove_empty, resolve, write_json
 from edgelight.data import load_digits, normalize
 from edgelight.targets import TARGET_NAMES, get_target
 from edgelight.targets.base import LoweringRequest, Target
@@ -86,7 +84,15 @@ def _read_calibration_dir(folder: Path, ckpt: Checkpoint, shape) -> torch.Tensor
         raise ValueError(f"calibration folder '{folder}' holds no .npy arrays or .png/.jpg images")
     chunks = []
     for path in arrays:
-        a = torch.from_numpy(np.load(path, allow_pickle=False).astype(np.float32))
+        try:
+            a = np.load(path, allow_pickle=False)
+        except ValueError:  # numpy's message for an object array suggests unpickling it, which we never do
+            raise ValueError(f"'{path}' is not a plain numeric array (it holds Python objects); save it with np.save(path, float32_array)") from None
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"'{path}' holds {a.dtype} values; calibration arrays must be numeric")
+        if not np.isfinite(a).all():
+            raise ValueError(f"'{path}' holds NaN or infinite values; calibration arrays must be finite")
+        a = torch.from_numpy(a.astype(np.float32))
         a = a.unsqueeze(0) if a.dim() == 3 else a
         if tuple(a.shape[1:]) != tuple(shape[1:]):
             raise ValueError(f"'{path}' has shape {list(a.shape)}; calibration arrays must be [N,{shape[1]},{shape[2]},{shape[3]}]")
@@ -101,9 +107,19 @@ def _read_calibration_dir(folder: Path, ckpt: Checkpoint, shape) -> torch.Tensor
     return torch.cat(chunks)[:CALIBRATION_SAMPLES]
 
 
-def _out_path(out: Path | None, ckpt: Checkpoint, target: Target, precision: str) -> Path:
+def default_name(ckpt: Checkpoint, target: Target, precision: str, options: dict, shape: tuple[int, ...]) -> str:
+    """MODEL_TARGET_PRECISION[_KEY-VALUE...][_bN][_HxW].SUFFIX: a variant never overwrites the default artifact."""
+    parts = [ckpt.name, target.name, precision]
+    parts += [f"{key}-{value}" for key, value in sorted(options.items()) if value != target.options[key][0]]
+    if shape[0] != 1:
+        parts.append(f"b{shape[0]}")
+    if tuple(shape[2:]) != tuple(ckpt.preprocessing.input_size[1:]):
+        parts.append(f"{shape[2]}x{shape[3]}")
+    return "_".join(parts) + target.suffix
+
+
+def _out_path(out: Path | None, name: str, target: Target) -> Path:
     """--out is the artifact's path (ending in the target's suffix) or a folder for the default name."""
-    name = f"{ckpt.name}_{target.name}_{precision}{target.suffix}"
     if out is None:
         return Path("exports") / name
     out = Path(out)
@@ -116,24 +132,11 @@ def _out_path(out: Path | None, ckpt: Checkpoint, target: Target, precision: str
 
 def _prepare_destination(path: Path) -> list[Path]:
     """Make the artifact's folder (returns the folders it created, to remove if the export fails) and probe it."""
-    missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()][::-1]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".edgelight-probe-")
-        probe.close()
-    except OSError as e:
-        _remove_empty(missing)
-        raise PermissionError(f"cannot write to '{path.parent}': {e.strerror or e}") from None
+    missing = probe_folder(path.parent)
     if path.is_dir() and path.suffix != ".mlpackage":
-        _remove_empty(missing)
+        remove_empty(missing)
         raise IsADirectoryError(f"--out '{path}' is a folder")
     return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in reversed(folders):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
 
 
 def _publish(tmp: Path, final: Path) -> None:
@@ -236,7 +239,7 @@ def export_model(
     c, h, w = ckpt.preprocessing.input_size
     shape = (batch, c, size or h, size or w)
     calibration = calibration_batches(calib, ckpt, shape) if precision == "int8" else []
-    final = _out_path(out, ckpt, tgt, precision)
+    final = _out_path(out, default_name(ckpt, tgt, precision, options, shape), tgt)
     created = _prepare_destination(final)
     metadata = {"model": ckpt.name, "model_args": ckpt.args, "classes": ckpt.classes, "preprocessing": ckpt.preprocessing.to_dict(), "edgelight_version": __version__, "precision": precision}
     tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
@@ -254,7 +257,7 @@ def export_model(
     finally:
         _remove(tmp)
         if not published:
-            _remove_empty(created)
+            remove_empty(created)
     return ExportResult(
         final, Path(f"{final}.json"), ckpt.name, tgt.name, precision, size_bytes, list(shape), report.op_inventory,
         report.delegated_fraction, verification, round(time.perf_counter() - started, 2), report.notes,

@@ -81,7 +81,7 @@ def _export_all(tasks: list[tuple], jobs: int, say: Callable[[str], None]):
 
 def quickstart(out_dir: Path = Path("quickstart"), models: list[str] | None = None, cells=CELLS, runs: int = 20, warmup: int = 5,
                threads: int = 1, progress: bool = True, say: Callable[[str], None] = print, jobs: int | None = None) -> QuickstartResult:
-    from edgelight.bench.harness import run_bench
+    from edgelight.bench.harness import check_counts, check_outputs, run_bench
     from edgelight.checkpoint import builtin_checkpoint_dir
 
     out_dir = Path(out_dir)
@@ -90,7 +90,9 @@ def quickstart(out_dir: Path = Path("quickstart"), models: list[str] | None = No
         raise FileNotFoundError("no built-in checkpoints found in edgelight/pretrained (is the package installed whole?)")
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
-        raise ValueError("--jobs must be >= 1")
+        raise ValueError(f"--jobs must be >= 1 (got {jobs})")
+    check_counts(threads, warmup, runs)  # before the exports: a bad count should not cost minutes
+    check_outputs(out_dir / "results.json", out_dir / "report")
     checkpoints = {}
     for model in models:
         checkpoints[model] = builtin_checkpoint_dir(model)

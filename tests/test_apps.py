@@ -222,6 +222,16 @@ SIDECAR = {
 }
 
 
+def make_app(app_dir: Path, *apps: str) -> Path:
+    """An app folder as bundle recognizes it: the root file each named app's checkout has."""
+    from edgelight.apps.bundle import APP_MARKERS
+
+    app_dir.mkdir(parents=True, exist_ok=True)
+    for app in apps:
+        (app_dir / APP_MARKERS[app]).write_text("")
+    return app_dir
+
+
 def make_artifact(folder: Path, name: str, sidecar: dict | None = SIDECAR, payload: bytes = b"PTE-bytes") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -237,8 +247,7 @@ def make_artifact(folder: Path, name: str, sidecar: dict | None = SIDECAR, paylo
 
 
 def test_bundle_android_copies_artifacts_sidecars_and_writes_the_manifest(tmp_path):
-    app_dir = tmp_path / "android_demo"
-    app_dir.mkdir()
+    app_dir = make_app(tmp_path / "android_demo", "android")
     pte = make_artifact(tmp_path / "out", "lrunet_fp32.pte")
     tflite = make_artifact(tmp_path / "out", "lrunet_int8.tflite", {**SIDECAR, "precision": "int8"}, b"TFL3")
 
@@ -259,8 +268,7 @@ def test_bundle_android_copies_artifacts_sidecars_and_writes_the_manifest(tmp_pa
 
 
 def test_bundle_ios_copies_an_mlpackage_folder_and_rebundling_replaces_entries(tmp_path):
-    app_dir = tmp_path / "ios_demo"
-    app_dir.mkdir()
+    app_dir = make_app(tmp_path / "ios_demo", "ios")
     package = make_artifact(tmp_path / "out", "mnv2.mlpackage", {**SIDECAR, "precision": "fp16"}, b"weights-v1")
     pte = make_artifact(tmp_path / "out", "lrunet.pte")
     bundle([package, pte], "ios", app_dir)
@@ -287,31 +295,32 @@ def test_bundle_ios_copies_an_mlpackage_folder_and_rebundling_replaces_entries(t
         ("m.pte", "android", {k: v for k, v in SIDECAR.items() if k != "labels"}, "'labels' is missing"),
         ("m.pte", "android", {**SIDECAR, "input_shape": [1, 3, 32]}, "input_shape must be 4 positive integers"),
         ("m.pte", "tvos", SIDECAR, "unknown app 'tvos'"),
+        ("m.pte", "android", {**SIDECAR, "bytes": 1000}, "is 9 bytes but its sidecar says 1000"),
     ],
 )
 def test_bundle_errors_are_one_clear_line_and_copy_nothing(tmp_path, name, app, sidecar, message):
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
+    app_dir = make_app(tmp_path / "app", "android", "ios")
     good = make_artifact(tmp_path / "out", "good.pte")
     bad = make_artifact(tmp_path / "out", name, sidecar)
     with pytest.raises(BundleError) as caught:
         bundle([good, bad], app, app_dir)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
-    assert not any(p.is_file() for p in app_dir.rglob("*")), "a failed bundle must not copy anything"
+    assert [p.name for p in app_dir.rglob("*")] == [p.name for p in app_dir.iterdir()], "a failed bundle must not copy anything"
 
 
 def test_bundle_reports_a_missing_artifact_and_a_missing_app_folder(tmp_path):
     with pytest.raises(BundleError, match=r"^artifact not found: .*absent\.pte$"):
-        bundle([tmp_path / "absent.pte"], "android", tmp_path)
+        bundle([tmp_path / "absent.pte"], "android", make_app(tmp_path / "android_demo", "android"))
     with pytest.raises(BundleError, match="app folder not found"):
         bundle([make_artifact(tmp_path, "m.pte")], "android", tmp_path / "nowhere")
+    with pytest.raises(BundleError, match="is not the android demo app .it has no settings.gradle.kts"):
+        bundle([tmp_path / "m.pte"], "android", make_app(tmp_path / "ios_demo", "ios"))
 
 
 @pytest.mark.slow
 def test_the_jvm_catalog_reads_what_bundle_writes(benchcore_classpath, tmp_path):
-    app_dir = tmp_path / "android_demo"
-    app_dir.mkdir()
+    app_dir = make_app(tmp_path / "android_demo", "android")
     gray = {**SIDECAR, "input_shape": [1, 1, 8, 8], "mean": [0.5], "std": [0.25], "labels": [str(i) for i in range(10)]}
     bundle([make_artifact(tmp_path / "out", "a.pte"), make_artifact(tmp_path / "out", "digits.tflite", gray)], "android", app_dir)
     models = app_dir / "app" / "src" / "main" / "assets" / "models"
@@ -334,11 +343,11 @@ def test_bundle_command_is_a_thin_typer_wrapper(tmp_path):
     app.command("bundle")(bundle_command)
     app.command("noop")(lambda: None)  # two commands so typer keeps the subcommand name
     runner = CliRunner()
-    (tmp_path / "ios_demo").mkdir()
+    make_app(tmp_path / "ios_demo", "ios")
     artifact = make_artifact(tmp_path / "out", "m.mlpackage")
     ok = runner.invoke(app, ["bundle", str(artifact), "--app", "ios", "--app-dir", str(tmp_path / "ios_demo")])
     assert ok.exit_code == 0, ok.output
     assert ok.output.strip().endswith("manifest.json")
     bad = runner.invoke(app, ["bundle", str(artifact), "--app", "android", "--app-dir", str(tmp_path / "ios_demo")])
     assert bad.exit_code == 2
-    assert "error:" in bad.output and "not android" in bad.output
+    assert "error:" in bad.output and "is not the android demo app" in bad.output

@@ -243,7 +243,10 @@ def test_image_folder_dataset(tmp_path):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["missing.pte"], "does not exist"), (["{pte}", "--device", "watch"], "unknown device"), (["{pte}", "--runs", "1"], "at least 2"), (["{pte}", "--device", "android", "--dataset", "nowhere"], "--dataset")],
+    [(["missing.pte"], "does not exist"), (["{pte}", "--device", "watch"], "unknown device"), (["{pte}", "--runs", "1"], "at least 2"), (["{pte}", "--device", "android", "--dataset", "nowhere"], "--dataset"),
+     # output paths are checked before anything is measured
+     (["{pte}", "--json", "{folder}"], "is a folder"), (["{pte}", "--report", "{pte}"], "is a file"),
+     (["{pte}", "--json", "{pte}/results.json"], "cannot write to")],
 )
 def test_cli_bad_input_is_one_line(artifacts, args, message):
     import typer
@@ -253,7 +256,7 @@ def test_cli_bad_input_is_one_line(artifacts, args, message):
 
     app = typer.Typer()
     app.command()(bench_command)
-    result = CliRunner().invoke(app, [a.format(pte=artifacts["pte"]) for a in args])
+    result = CliRunner().invoke(app, [a.format(pte=artifacts["pte"], folder=artifacts["pte"].parent) for a in args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
 

@@ -60,6 +60,17 @@ def test_train_an_unknown_model_suggests_close_names():
     assert "Did you mean: lrunet-14-1x" in one_error_line(proc)
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [(["train", "resnet-20", "--epochs", "0"], "Invalid value for '--epochs'"), (["export", "resnet-20", "--batch", "abc"], "Invalid value for '--batch'"),
+     (["bench"], "Missing argument"), (["exprot"], "Did you mean 'export'?"), (["export", "resnet-20", "--bogus"], "No such option: --bogus")],
+)
+def test_command_line_mistakes_are_one_line(args, message):
+    """The parser's own errors follow the same rule: one `error:` line, exit 2, no usage panel."""
+    proc = run(*args)
+    assert proc.returncode == 2 and message in one_error_line(proc) and proc.stdout == ""
+
+
 @pytest.mark.parametrize("args, message", [(["eval", "./nowhere"], "is not a checkpoint directory"), (["train", "resnet-20", "--dataset", "cifar10"], "needs --data-dir")])
 def test_bad_paths_are_one_line(args, message, tmp_path):
     proc = run(*args, cwd=tmp_path)
@@ -85,9 +96,10 @@ def test_eval_of_a_built_in_checkpoint_reproduces_its_accuracy():
 
 @pytest.mark.slow
 def test_train_then_eval_then_export_a_fresh_checkpoint(tmp_path):
-    ckpt = tmp_path / "ck"
-    trained = run("train", "resnet-20", "--epochs", "1", "--out", str(ckpt), "--no-progress", cwd=tmp_path)
+    ckpt = tmp_path / "runs" / "resnet-20"  # the default --out
+    trained = run("train", "resnet-20", "--epochs", "1", "--no-progress", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
+    assert "checkpoint written to runs/resnet-20" in trained.stdout
     metrics = json.loads(trained.stdout.splitlines()[0])
     assert metrics["epochs"] == 1 and 0 <= metrics["test_accuracy"] <= 1 and metrics["params"] == 272_474
     evaluated = json.loads(run("eval", str(ckpt)).stdout)

@@ -242,6 +242,8 @@ def mismatched_checkpoint(tmp_path):
         (["./no/such/dir", "--target", "tflite"], "is not a checkpoint directory"),
         (["shiftresnet-20-e3", "--target", "tflite", "--out", "model.pte"], "must end in .tflite"),
         (["shiftresnet-20-e3", "--target", "executorch", "--batch", "0"], "--batch must be >= 1"),
+        (["shiftresnet-20-e3", "--target", "executorch", "-O", "fuse=on"], "fuse=on needs ops=native"),
+        (["shiftresnet-20-e3", "--target", "executorch", "-O", "ops=native", "-O", "shift=slices"], "does not apply with ops=native"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):
@@ -257,11 +259,17 @@ def test_bad_inputs_on_disk_are_one_line_and_leave_nothing(tmp_path, mismatched_
     work.mkdir()
     (work / "empty").mkdir()
     (work / "a_file").write_text("not a folder")
+    (work / "objects").mkdir()
+    np.save(work / "objects" / "a.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    (work / "nan").mkdir()
+    np.save(work / "nan" / "a.npy", np.full((4, 3, 32, 32), np.nan, dtype=np.float32))
     cases = [
         ([str(mismatched_checkpoint), "--target", "tflite"], "the weights do not match lrunet-4-1x"),
         (["shiftresnet-20-e3", "--target", "executorch", "--precision", "int8", "--calib", "empty"], "holds no .npy arrays or .png/.jpg images"),
         (["shiftresnet-20-e3", "--target", "executorch", "--precision", "int8", "--calib", "missing"], "--calib must be 'digits' or a folder"),
         (["shiftresnet-20-e3", "--target", "executorch", "--out", "a_file/sub/m.pte"], "cannot write to"),
+        (["shiftresnet-20-e3", "--target", "tflite", "--precision", "int8", "--calib", "objects"], "is not a plain numeric array"),
+        (["shiftresnet-20-e3", "--target", "tflite", "--precision", "int8", "--calib", "nan"], "holds NaN or infinite values"),
     ]
     for args, message in cases:
         before = _listing(work)
@@ -299,3 +307,14 @@ def test_a_model_without_a_checkpoint_exports_random_weights_with_a_warning(tmp_
     side = json.loads(Path(result["sidecar"]).read_text())
     assert side["weights"] == "random" and result["verification"]["accuracy"] is None
     assert get_spec("resnet-20").input_size == side["input_shape"][-1]
+
+
+def test_default_names_keep_variants_apart():
+    """Non-default options, batch and size go into the default file name, so a variant never overwrites another."""
+    from edgelight.checkpoint import resolve
+    from edgelight.export import default_name
+
+    ckpt, tflite = resolve("shiftresnet-20-e3"), get_target("tflite")
+    defaults = tflite.check_options({})
+    assert default_name(ckpt, tflite, "int8", defaults, (1, 3, 32, 32)) == "shiftresnet-20-e3_tflite_int8.tflite"
+    assert default_name(ckpt, tflite, "int8", {**defaults, "io": "int8"}, (4, 3, 48, 48)) == "shiftresnet-20-e3_tflite_int8_io-int8_b4_48x48.tflite"

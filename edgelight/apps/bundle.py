@@ -27,6 +27,9 @@ APP_ASSET_DIRS = {
     "ios": Path("EdgelightDemo/Models"),
 }
 
+# A file every checkout of each app has at its root: bundling into the wrong app's folder is refused.
+APP_MARKERS = {"android": "settings.gradle.kts", "ios": "project.yml"}
+
 # Which artifact kinds each app can carry (iOS lists .pte files but its demo runs Core ML only).
 _RUNTIME_BY_SUFFIX = {".pte": "executorch", ".tflite": "tflite", ".mlpackage": "coreml"}
 _SUFFIXES_BY_APP = {"android": (".pte", ".tflite"), "ios": (".pte", ".mlpackage")}
@@ -51,6 +54,8 @@ def bundle(artifacts: list[Path], app: str, app_dir: Path | None = None) -> list
     app_dir = Path(app_dir) if app_dir is not None else default_app_dir(app)
     if not app_dir.is_dir():
         raise BundleError(f"app folder not found: {app_dir} (pass the {app}_demo folder of an edgelight checkout)")
+    if not (app_dir / APP_MARKERS[app]).is_file():
+        raise BundleError(f"{app_dir} is not the {app} demo app (it has no {APP_MARKERS[app]}); pass the {app}_demo folder of an edgelight checkout")
 
     entries = [_checked_entry(Path(a), app) for a in artifacts]
     names = [e["file"] for e in entries]
@@ -107,13 +112,16 @@ def _checked_entry(artifact: Path, app: str) -> dict:
         raise BundleError(f"{sidecar}: not valid JSON ({e})") from None
     if not isinstance(meta, dict):
         raise BundleError(f"{sidecar}: must hold a JSON object")
+    size, exported = _size(artifact), meta.get("bytes")
+    if isinstance(exported, int) and exported != size:
+        raise BundleError(f"{artifact} is {size} bytes but its sidecar says {exported}: it changed or was cut short after export; export it again")
     return {
         "file": artifact.name,
         "model": _field(meta, "model", str, sidecar),
         "runtime": _RUNTIME_BY_SUFFIX[suffix],
         "precision": _precision(meta, sidecar),
         **_preprocessing(meta, sidecar),
-        "bytes": _size(artifact),
+        "bytes": size,
         "sha256": None if is_package else _sha256(artifact),
     }
 

@@ -31,13 +31,27 @@ def parse_device(spec: str) -> tuple[str, str | None]:
     return kind, ident or None
 
 
-def _check_counts(threads, warmup, runs) -> None:
+def check_counts(threads, warmup, runs) -> None:
     if runs < 2:
         raise ValueError(f"--runs must be at least 2 so the spread can be shown (got {runs})")
     if warmup < 0:
         raise ValueError(f"--warmup must be >= 0 (got {warmup})")
     if threads is not None and threads < 0:
         raise ValueError(f"--threads must be >= 0 (got {threads})")
+
+
+def check_outputs(json_out, report_dir) -> None:
+    """Refuse result and report paths that cannot be written before anything is measured."""
+    from edgelight.checkpoint import probe_folder
+
+    if json_out is not None:
+        if Path(json_out).is_dir():
+            raise IsADirectoryError(f"--json '{json_out}' is a folder; give the results file's path")
+        probe_folder(Path(json_out).parent)
+    if report_dir is not None:
+        if Path(report_dir).exists() and not Path(report_dir).is_dir():
+            raise NotADirectoryError(f"--report '{report_dir}' is a file; give a folder for the report")
+        probe_folder(Path(report_dir))
 
 
 def _plan_items(artifacts) -> list[tuple[Path, str, dict]]:
@@ -169,7 +183,8 @@ def run_bench(artifacts, device: str = "host", threads: int | None = None, warmu
     after the finished records are saved and the report (if asked for) is built from them.
     """
     kind, ident = parse_device(device)
-    _check_counts(threads, warmup, runs)
+    check_counts(threads, warmup, runs)
+    check_outputs(json_out, report_dir)
     if dataset != "digits" and not Path(dataset).is_dir():
         raise ValueError(f"--dataset must be 'digits' or an existing folder, got '{dataset}'")
     items = _plan_items(artifacts)

@@ -35,4 +35,20 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 
 def main() -> None:
-    app()
+    """Run the app; a command-line mistake is one `error:` line too (not the boxed usage panel), exit 2."""
+    # typer's click exceptions (typer vendors click); BadParameter, MissingParameter, NoSuchOption... derive from it
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `edgelight`: the help, as before
+            typer.echo(e.ctx.get_help())
+            code = 0
+        else:
+            where = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+            typer.secho(f"error: {e.format_message()}{where}", err=True, fg=typer.colors.RED)
+            code = 2
+    except typer.Abort:  # Ctrl-C while the parser itself was reading input
+        typer.secho("error: interrupted", err=True, fg=typer.colors.RED)
+        code = 130
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -14,7 +14,7 @@ def train_command(
     data_dir: Annotated[Optional[Path], typer.Option(help="folder with the data set's files (not needed for digits)")] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="override the recipe's epoch count")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="lrunet, shiftresnet, mobilenetv2 or digits (default: by model and data set)")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory to write")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory to write (default: runs/MODEL)")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run saved in --out")] = False,
     seed: Annotated[int, typer.Option()] = 0,
     in_chans: Annotated[int, typer.Option(min=1)] = 3,
@@ -27,13 +27,13 @@ def train_command(
 
     with user_errors():
         get_spec(model)
+        out = out or Path("runs") / model  # a trained model is never thrown away
         if recipe is not None and recipe not in RECIPES:
             raise ValueError(f"unknown recipe '{recipe}'; choose one of: {', '.join(RECIPES)}")
         result = train(model, dataset, data_dir, epochs, recipe, out, resume, seed, size, progress=progress, in_chans=in_chans)
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks (and writes)
             echo(json.dumps({k: v for k, v in result.metrics.items() if k not in ("recipe", "history")}))
-            if out is not None:
-                echo(f"checkpoint written to {out}")
+            echo(f"checkpoint written to {out}")
 
 
 def eval_command(

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from edgelight.shared_weights import keep_shared_weights
-from edgelight.targets.base import LoweringReport, LoweringRequest, TargetError, check_options
+from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError, check_options
 
 OPTIONS = {
     "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
@@ -35,6 +35,10 @@ def _trace(request: LoweringRequest) -> "torch.export.ExportedProgram":
 
     options = check_options("executorch", OPTIONS, request.options)
     native = options["ops"] == "native"
+    if options["fuse"] == "on" and not native:
+        raise OptionError("executorch option fuse=on needs ops=native (it fuses the native shift kernel into the next 1x1 conv)")
+    if options["shift"] != OPTIONS["shift"][0] and native:
+        raise OptionError(f"executorch option shift={options['shift']} picks a lowered form; it does not apply with ops=native")
     with torch.no_grad(), (nullcontext() if native else lowered(options["shift"])):
         # A BatchNorm after a conv whose weight runs several times (LruNet) must not be folded into it:
         # XNNPACK's fusion pass folds one use's BatchNorm into the shared weight and every other use computes
