@@ -7,6 +7,7 @@ repeats them. Its runner loads an artifact and maps float32 NCHW batches to logi
 """
 
 import contextlib
+import importlib
 import logging
 import os
 import sys
@@ -75,6 +76,19 @@ class TargetError(RuntimeError):
 
 class OptionError(TargetError, ValueError):
     """An option a target does not know, or a value it does not take (a usage error)."""
+
+
+def missing_module(module: str, problem: str) -> Callable[[], str | None]:
+    """A runnable_here check: None when ``module`` imports, else ``problem`` with the import error."""
+
+    def check() -> str | None:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            return problem.format(error=e)
+        return None
+
+    return check
 
 
 def check_options(target: str, allowed: dict[str, tuple[str, ...]], options: dict | None) -> dict:

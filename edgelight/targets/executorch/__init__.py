@@ -7,17 +7,12 @@ rank-4 reshape/transpose. ``options={"ops": "native"}`` keeps them as custom ops
 edgelight's native kernels instead (edgelight/targets/executorch/native.py).
 """
 
-from edgelight.targets.base import Target
+from edgelight.targets.base import Target, missing_module
 from edgelight.targets.executorch.export import OPTIONS, inspect_program, lower
 from edgelight.targets.executorch.runner import ExecuTorchRunner
 
 
-def _runnable() -> str | None:
-    try:
-        import executorch.runtime  # noqa: F401
-    except ImportError as e:
-        return f"the ExecuTorch Python runtime is not importable ({e})"
-    return None
+_runnable = missing_module("executorch.runtime", "the ExecuTorch Python runtime is not importable ({error})")
 
 
 TARGET = Target("executorch", ".pte", ("fp32", "int8"), lower, ExecuTorchRunner, _runnable, "fp32", inspect_program, OPTIONS)

@@ -6,17 +6,12 @@ BatchNorm after a reused conv stays a separate op so the weight is stored once; 
 only, folds it, one weight copy per use, faster). See docs/targets/tflite.md.
 """
 
-from edgelight.targets.base import Target
+from edgelight.targets.base import Target, missing_module
 from edgelight.targets.tflite.lowering import OPTIONS, lower
 from edgelight.targets.tflite.runner import TFLiteRunner, inspect_tflite
 
 
-def _runnable_here() -> str | None:
-    try:
-        import ai_edge_litert.interpreter  # noqa: F401
-    except ImportError as exc:
-        return f"ai-edge-litert is not installed ({exc}); pip install 'ai-edge-litert>=2.3,<2.4'"
-    return None
+_runnable_here = missing_module("ai_edge_litert.interpreter", "ai-edge-litert is not installed ({error}); pip install 'ai-edge-litert>=2.3,<2.4'")
 
 
 TARGET = Target("tflite", ".tflite", ("fp32", "int8"), lower, TFLiteRunner, _runnable_here, "fp32", inspect_tflite, OPTIONS)
