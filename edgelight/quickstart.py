@@ -92,12 +92,12 @@ def quickstart(out_dir: Path = Path("quickstart"), models: list[str] | None = No
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1 (got {jobs})")
     check_counts(threads, warmup, runs)  # before the exports: a bad count should not cost minutes
-    check_outputs(out_dir / "results.json", out_dir / "report")
     checkpoints = {}
     for model in models:
         checkpoints[model] = builtin_checkpoint_dir(model)
         if checkpoints[model] is None:
             raise ValueError(f"'{model}' has no built-in checkpoint; built in: {', '.join(builtin_models())}")
+    check_outputs(out_dir / "results.json", out_dir / "report")  # last of the checks: it creates the folders it probes
     cells_of = [(model, target, precision) for model in models for target, precision in cells]
     tasks = [(str(checkpoints[m]), t, p, {"out": out_dir / "artifacts", "threads": threads}) for m, t, p in cells_of]
     result = QuickstartResult(out_dir)

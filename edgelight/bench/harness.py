@@ -184,10 +184,10 @@ def run_bench(artifacts, device: str = "host", threads: int | None = None, warmu
     """
     kind, ident = parse_device(device)
     check_counts(threads, warmup, runs)
-    check_outputs(json_out, report_dir)
     if dataset != "digits" and not Path(dataset).is_dir():
         raise ValueError(f"--dataset must be 'digits' or an existing folder, got '{dataset}'")
     items = _plan_items(artifacts)
+    check_outputs(json_out, report_dir)  # last of the checks: it creates the folders it probes
     if command is None and Path(sys.argv[0]).name == "edgelight":
         command = shlex.join(["edgelight", *sys.argv[1:]])
     results = ResultsFile(json_out, extra={"command": command} if command else None)
