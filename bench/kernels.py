@@ -108,7 +108,7 @@ def lower(module, example, native, quantize=False, calib=(), fuse=True):
         module = convert_pt2e(prepared)
     ep = export(module)
     if native:
-        ep = prepare_native(ep, "int8" if quantize else "fp32", fuse=fuse)
+        ep = prepare_native(ep, "w8a8" if quantize else "fp32", fuse=fuse)
     else:
         # without it the one-hot weight reaches XNNPACK as a lift_fresh_copy output: the copy is delegated and
         # the depthwise conv falls back to the portable kernel (measured ~100x slower)
@@ -155,8 +155,8 @@ def runtime_bench(runs, quick):
     torch.manual_seed(0)
     model, x = create_model("shiftresnet-20-e3").eval(), torch.randn(1, 3, 32, 32)
     calib = [torch.randn(1, 3, 32, 32) for _ in range(4)]
-    for precision in ("fp32", "int8"):
-        q = precision == "int8"
+    for precision in ("fp32", "w8a8"):
+        q = precision == "w8a8"
         xnnpack = lower(model, x, False, q, calib)
         for fuse in (True, False):
             name = f"shiftresnet-20-e3 {precision} native{'+fused' if fuse else ' (shift op only)'}"

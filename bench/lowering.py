@@ -35,11 +35,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgelight.checkpoint import builtin_checkpoint_dir, load_checkpoint, random_checkpoint  # noqa: E402
+from edgelight.checkpoint import builtin_checkpoint_dir, load_checkpoint  # noqa: E402
 from edgelight.export import calibration_batches, export_model  # noqa: E402
 from edgelight.ops._library import ACTIVE_LOWERING  # noqa: E402
 from edgelight.ops.lowering import shift2d_slices  # noqa: E402
 from edgelight.targets import get_target  # noqa: E402
+from edgelight.testing import random_checkpoint  # noqa: E402
 
 MODELS = ("shiftresnet-20-e3", "lrunet-14-1x", "resnet-20")
 NAIVE_MODELS = ("shiftresnet-20-e3", "lrunet-14-1x")  # resnet-20 has no shift or shuffle: one way to write it
@@ -72,7 +73,7 @@ def naive_executorch(model, x, precision, calibration, path: Path) -> None:
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     with torch.no_grad(), naive_ops():
-        if precision == "int8":
+        if precision == "w8a8":
             quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
             prepared = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
             for batch in calibration:
@@ -125,7 +126,7 @@ def build(name: str, runtime: str, precision: str, variant: str, ckpt_dir: Path,
                          top1_agreement=v["top1_agreement"], accuracy=v["accuracy"], reference_accuracy=v["reference_accuracy"])
         else:
             ckpt = load_checkpoint(ckpt_dir)
-            calibration = calibration_batches("digits", ckpt, tuple(x.shape)) if precision == "int8" else []
+            calibration = calibration_batches("digits", ckpt, tuple(x.shape)) if precision == "w8a8" else []
             NAIVE[runtime](ckpt.model.eval(), x, precision, calibration, path)
             entry["export_seconds"] = round(time.perf_counter() - started, 2)
         runner = target.make_runner()
@@ -193,14 +194,14 @@ def ratios(entries) -> list[dict]:
         rows.append(row)
 
     for rt in ARGS.runtimes:
-        for p in ("fp32", "int8"):
+        for p in ("fp32", "w8a8"):
             for m in NAIVE_MODELS:
                 add(f"{m} {rt} {p}: naive / edgelight (speedup of edgelight's export)", (m, rt, p, "naive"), (m, rt, p, "ours"), 1.5)
             add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 (>= 1: the shift model is no slower)", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "ours"), 1.0)
             if rt == "executorch":
                 add(f"shiftresnet-20-e3 {rt} {p}: lowered / native kernels (> 1: the kernels win)", ("shiftresnet-20-e3", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "native"), None)
         for m in MODELS:
-            add(f"{m} {rt}: fp32 / int8 (speedup of int8)", (m, rt, "fp32", "ours"), (m, rt, "int8", "ours"), 1.5)
+            add(f"{m} {rt}: fp32 / w8a8 (speedup of w8a8)", (m, rt, "fp32", "ours"), (m, rt, "w8a8", "ours"), 1.5)
     return [r for r in rows if r["numerator"].split("/")[0] in ARGS.models and r["denominator"].split("/")[0] in ARGS.models]
 
 
@@ -242,8 +243,8 @@ def main() -> int:
     if ARGS.table:
         print(table(ROOT / "bench" / "results" / "lowering.json", ARGS.table_runtime))
         return 0
-    from edgelight.data import load_digits, normalize
     from edgelight.bench.records import versions
+    from edgelight.data import load_digits, normalize
 
     torch.set_num_threads(ARGS.threads)
     digits = load_digits()
@@ -255,7 +256,7 @@ def main() -> int:
             pre = load_checkpoint(ckpt_dir).preprocessing
             x = normalize(digits.test_x[:1], pre.mean, pre.std)
             for runtime in ARGS.runtimes:
-                for precision in ("fp32", "int8"):
+                for precision in ("fp32", "w8a8"):
                     for variant in variants(name, runtime):
                         e = build(name, runtime, precision, variant, ckpt_dir, x, tmp)
                         entries.append(e)

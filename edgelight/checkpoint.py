@@ -5,19 +5,20 @@ later step (eval, export, bench) reads. The built-in digits checkpoints live in
 ``edgelight/pretrained/<model>/`` in the same format.
 """
 
-import contextlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from edgelight.errors import UsageError
+from edgelight.utils.files import write_atomic, write_json
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError):
     """A checkpoint directory that is missing, malformed, or does not match its model."""
 
 
@@ -43,57 +44,6 @@ class Checkpoint:
     preprocessing: Preprocessing
     metrics: dict = field(default_factory=dict)
     source: str = "random"  # "random", "builtin" or the checkpoint directory
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the whole new content, never a part."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def probe_folder(folder: Path) -> list[Path]:
-    """Create ``folder`` if needed and check that a file can be written in it, before any long work.
-
-    Returns the folders it created (so a caller that fails later can remove them); raises PermissionError
-    with the reason, leaving nothing behind.
-    """
-    folder = Path(folder)
-    missing = [p for p in [folder, *folder.parents] if not p.exists()][::-1]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.NamedTemporaryFile(dir=folder, prefix=".edgelight-probe-").close()
-    except OSError as e:
-        remove_empty(missing)
-        reason = "it is a file" if folder.is_file() else e.strerror or str(e)
-        raise PermissionError(f"cannot write to '{folder}': {reason}") from None
-    return missing
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove the given folders, innermost first, where they are still empty."""
-    for folder in reversed(folders):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: Path, obj: dict) -> None:
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def save_checkpoint(out_dir: Path, ckpt: Checkpoint) -> None:
@@ -194,35 +144,3 @@ def resolve(source: str) -> Checkpoint:
     model = create_model(source).eval()
     size = spec.input_size
     return Checkpoint(model, source, dict(model.model_args), [str(i) for i in range(10)], Preprocessing((3, size, size)), source="random")
-
-
-def trained_like_batchnorm(model, seed: int = 0):
-    """Random BatchNorm affine parameters and running statistics, in place (returns the eval model).
-
-    A fresh BatchNorm is the identity in eval mode and equal across LruNet's reuses, so an untrained
-    model folds, dedupes and compares like no trained one does; benchmarks and tests that have no
-    trained weights use this instead.
-    """
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
-                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-    return model.eval()
-
-
-def random_checkpoint(name: str, out_dir: Path, seed: int = 0, size: int = 32) -> Path:
-    """A checkpoint directory of ``name`` with random weights and trained-like BatchNorms (digits labels)."""
-    import torch
-
-    from edgelight.models import create_model
-
-    torch.manual_seed(seed)
-    model = trained_like_batchnorm(create_model(name), seed)
-    save_checkpoint(out_dir, Checkpoint(model, name, dict(model.model_args), [str(i) for i in range(10)], Preprocessing((3, size, size))))
-    return Path(out_dir)

@@ -15,10 +15,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from edgelight.errors import UsageError
+
 DIGITS_SEED, DIGITS_TEST = 0, 360
 
 
-class DataError(ValueError):
+class DataError(UsageError):
     """A missing or malformed data directory; the message names the files expected."""
 
 

@@ -15,20 +15,23 @@ import numpy as np
 import torch
 
 from edgelight import __version__
-from edgelight.checkpoint import Checkpoint, probe_folder, remove_empty, resolve, write_json
+from edgelight.artifacts import SIDECAR_VERSION
+from edgelight.checkpoint import Checkpoint, resolve
 from edgelight.data import load_digits, normalize
-from edgelight.targets import TARGET_NAMES, get_target
-from edgelight.targets.base import LoweringRequest, Target
+from edgelight.errors import StepError, UsageError, converter_errors
+from edgelight.targets import get_target
+from edgelight.targets.base import LoweringRequest, Runtime, TargetError
+from edgelight.utils.files import probe_folder, remove_empty, write_json
 
 CALIBRATION_SAMPLES = 256  # train-split images; enough to settle the int8 ranges of these models
 THRESHOLDS = {  # (min top-1 agreement with PyTorch fp32, max |diff| relative to the logit range)
     "fp32": (0.995, 1e-3),
     "fp16": (0.99, 2e-2),
 }
-INT8_MAX_ACCURACY_DROP = 0.01
+QUANTIZED_MAX_ACCURACY_DROP = 0.01  # w8a8 / w8: accuracy within 1 point of fp32 on trained checkpoints
 
 
-class VerificationError(RuntimeError):
+class VerificationError(StepError):
     """An artifact whose outputs are off from PyTorch beyond the thresholds."""
 
 
@@ -77,25 +80,25 @@ def calibration_batches(calib: str, ckpt: Checkpoint, shape: tuple[int, ...]) ->
 
 def _read_calibration_dir(folder: Path, ckpt: Checkpoint, shape) -> torch.Tensor:
     if not folder.is_dir():
-        raise ValueError(f"--calib must be 'digits' or a folder of .npy arrays or images; '{folder}' is neither")
+        raise UsageError(f"--calib must be 'digits' or a folder of .npy arrays or images; '{folder}' is neither")
     arrays = sorted(folder.glob("*.npy"))
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
     if not arrays and not images:
-        raise ValueError(f"calibration folder '{folder}' holds no .npy arrays or .png/.jpg images")
+        raise UsageError(f"calibration folder '{folder}' holds no .npy arrays or .png/.jpg images")
     chunks = []
     for path in arrays:
         try:
             a = np.load(path, allow_pickle=False)
         except ValueError:  # numpy's message for an object array suggests unpickling it, which we never do
-            raise ValueError(f"'{path}' is not a plain numeric array (it holds Python objects); save it with np.save(path, float32_array)") from None
+            raise UsageError(f"'{path}' is not a plain numeric array (it holds Python objects); save it with np.save(path, float32_array)") from None
         if a.dtype.kind not in "biuf":
-            raise ValueError(f"'{path}' holds {a.dtype} values; calibration arrays must be numeric")
+            raise UsageError(f"'{path}' holds {a.dtype} values; calibration arrays must be numeric")
         if not np.isfinite(a).all():
-            raise ValueError(f"'{path}' holds NaN or infinite values; calibration arrays must be finite")
+            raise UsageError(f"'{path}' holds NaN or infinite values; calibration arrays must be finite")
         a = torch.from_numpy(a.astype(np.float32))
         a = a.unsqueeze(0) if a.dim() == 3 else a
         if tuple(a.shape[1:]) != tuple(shape[1:]):
-            raise ValueError(f"'{path}' has shape {list(a.shape)}; calibration arrays must be [N,{shape[1]},{shape[2]},{shape[3]}]")
+            raise UsageError(f"'{path}' has shape {list(a.shape)}; calibration arrays must be [N,{shape[1]},{shape[2]},{shape[3]}]")
         chunks.append(a)
     if images:
         from PIL import Image
@@ -107,7 +110,7 @@ def _read_calibration_dir(folder: Path, ckpt: Checkpoint, shape) -> torch.Tensor
     return torch.cat(chunks)[:CALIBRATION_SAMPLES]
 
 
-def default_name(ckpt: Checkpoint, target: Target, precision: str, options: dict, shape: tuple[int, ...]) -> str:
+def default_name(ckpt: Checkpoint, target: Runtime, precision: str, options: dict, shape: tuple[int, ...]) -> str:
     """MODEL_TARGET_PRECISION[_KEY-VALUE...][_bN][_HxW].SUFFIX: a variant never overwrites the default artifact."""
     parts = [ckpt.name, target.name, precision]
     parts += [f"{key}-{value}" for key, value in sorted(options.items()) if value != target.options[key][0]]
@@ -118,7 +121,7 @@ def default_name(ckpt: Checkpoint, target: Target, precision: str, options: dict
     return "_".join(parts) + target.suffix
 
 
-def _out_path(out: Path | None, name: str, target: Target) -> Path:
+def _out_path(out: Path | None, name: str, target: Runtime) -> Path:
     """--out is the artifact's path (ending in the target's suffix) or a folder for the default name."""
     if out is None:
         return Path("exports") / name
@@ -126,7 +129,7 @@ def _out_path(out: Path | None, name: str, target: Target) -> Path:
     if out.suffix == target.suffix:
         return out
     if out.suffix and not out.is_dir():
-        raise ValueError(f"--out '{out}' must end in {target.suffix} for target {target.name} (or name a folder)")
+        raise UsageError(f"--out '{out}' must end in {target.suffix} for target {target.name} (or name a folder)")
     return out / name
 
 
@@ -135,7 +138,7 @@ def _prepare_destination(path: Path) -> list[Path]:
     missing = probe_folder(path.parent)
     if path.is_dir() and path.suffix != ".mlpackage":
         remove_empty(missing)
-        raise IsADirectoryError(f"--out '{path}' is a folder")
+        raise UsageError(f"--out '{path}' is a folder")
     return missing
 
 
@@ -154,7 +157,9 @@ def _remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def verify(target: Target, artifact: Path, ckpt: Checkpoint, model: torch.nn.Module, shape, precision: str, threads: int | None = None, name: str | None = None) -> dict:
+def verify(
+    target: Runtime, artifact: Path, ckpt: Checkpoint, model: torch.nn.Module, shape, precision: str, threads: int | None = None, name: str | None = None, hints: dict | None = None
+) -> dict:
     """Run the artifact on the digits test split with its own runtime and compare with PyTorch fp32.
 
     ``name`` is what a failure calls the artifact (the pipeline verifies it under a temporary name).
@@ -172,7 +177,7 @@ def verify(target: Target, artifact: Path, ckpt: Checkpoint, model: torch.nn.Mod
     with torch.no_grad():
         reference = torch.cat([model(chunk) for chunk in x.split(120)]).numpy()  # eval mode: batch-independent
     runner = target.make_runner()
-    runner.load(artifact, threads)
+    runner.load(artifact, threads, hints)
     try:
         got = np.concatenate([runner.run(chunk.numpy()) for chunk in x.split(batch)])
     finally:
@@ -198,8 +203,8 @@ def verify(target: Target, artifact: Path, ckpt: Checkpoint, model: torch.nn.Mod
             problems.append(f"top-1 agreement {report['top1_agreement']:.4f} < {min_agree}")
         if report["max_rel_diff"] > max_rel:
             problems.append(f"max relative logit difference {report['max_rel_diff']:.2e} > {max_rel:.0e}")
-    elif trained and report["accuracy"] < report["reference_accuracy"] - INT8_MAX_ACCURACY_DROP:
-        problems.append(f"int8 accuracy {report['accuracy']:.4f} is more than 1 point below fp32 {report['reference_accuracy']:.4f}")
+    elif trained and report["accuracy"] < report["reference_accuracy"] - QUANTIZED_MAX_ACCURACY_DROP:
+        problems.append(f"{precision} accuracy {report['accuracy']:.4f} is more than 1 point below fp32 {report['reference_accuracy']:.4f}")
     if problems:
         report["status"] = "failed"
         raise VerificationError(f"{name or artifact.name}: verification failed: {'; '.join(problems)}")
@@ -225,20 +230,15 @@ def export_model(
     """
     started = time.perf_counter()
     tgt = get_target(target)
-    if tgt.name not in TARGET_NAMES:
-        raise ValueError(f"'{tgt.name}' is the reference runtime, not an export target; choose one of: {', '.join(TARGET_NAMES)}")
-    precision = precision or tgt.default_precision
-    if precision not in tgt.precisions:
-        raise ValueError(f"target {tgt.name} supports precisions {', '.join(tgt.precisions)}, not '{precision}'")
-    options = tgt.check_options(dict(options or {}))
+    precision, options = tgt.resolve(precision, options)  # every name, option and combination, before any work
     if batch < 1 or (size is not None and size < 8):
-        raise ValueError("--batch must be >= 1 and --size >= 8")
+        raise UsageError("--batch must be >= 1 and --size >= 8")
     ckpt = resolve(source)
     model = ckpt.model.materialize() if hasattr(ckpt.model, "materialize") else ckpt.model
     model = model.eval()
     c, h, w = ckpt.preprocessing.input_size
     shape = (batch, c, size or h, size or w)
-    calibration = calibration_batches(calib, ckpt, shape) if precision == "int8" else []
+    calibration = calibration_batches(calib, ckpt, shape) if precision == "w8a8" else []
     final = _out_path(out, default_name(ckpt, tgt, precision, options, shape), tgt)
     created = _prepare_destination(final)
     metadata = {"model": ckpt.name, "model_args": ckpt.args, "classes": ckpt.classes, "preprocessing": ckpt.preprocessing.to_dict(), "edgelight_version": __version__, "precision": precision}
@@ -246,9 +246,10 @@ def export_model(
     published = False
     try:
         lowering_started = time.perf_counter()
-        report = tgt.lower(LoweringRequest(model, torch.zeros(shape), precision, calibration, tmp, metadata, options))
+        with converter_errors(f"{tgt.name} lowering", TargetError):  # one line for any converter's failure
+            report = tgt.lower(LoweringRequest(model, torch.zeros(shape), precision, calibration, tmp, metadata, options))
         lower_seconds = time.perf_counter() - lowering_started
-        verification = verify(tgt, tmp, ckpt, model, shape, precision, threads, final.name) if verify_artifact else {"status": "skipped"}
+        verification = verify(tgt, tmp, ckpt, model, shape, precision, threads, final.name, {"requires": report.requires, "runtime_options": report.runtime_options}) if verify_artifact else {"status": "skipped"}
         size_bytes = _bytes(tmp)
         sidecar = _sidecar(metadata, tgt, ckpt, model, shape, size_bytes, report, verification, options)
         _publish(tmp, final)
@@ -269,7 +270,7 @@ def _bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def _sidecar(metadata, tgt: Target, ckpt: Checkpoint, model, shape, size_bytes, report, verification, options) -> dict:
+def _sidecar(metadata, tgt: Runtime, ckpt: Checkpoint, model, shape, size_bytes, report, verification, options) -> dict:
     from edgelight.stats import count_macs, count_params
 
     return {
@@ -287,5 +288,8 @@ def _sidecar(metadata, tgt: Target, ckpt: Checkpoint, model, shape, size_bytes, 
         "delegated_fraction": report.delegated_fraction,
         "verification": verification,
         "options": options,
+        "requires": report.requires,  # what a runner must load beyond the runtime (edgelight's native kernels)
+        "runtime_options": report.runtime_options,  # how a runner sets the runtime up (XNNPACK's weights cache)
         "notes": report.notes,
+        "sidecar_version": SIDECAR_VERSION,
     }

@@ -7,10 +7,12 @@ converted; the caller re-exports the converted module at the artifact's fixed in
 
 import torch
 
+from edgelight.errors import UsageError
+
 CALIBRATION_BATCH = 32
 
 
-class QuantizationError(ValueError):
+class QuantizationError(UsageError):
     """Calibration data that cannot calibrate this model."""
 
 

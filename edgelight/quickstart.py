@@ -9,14 +9,24 @@ A cell that fails is reported and the rest goes on; the summary says which.
 import multiprocessing
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-# (target, precision) per artifact: every target, the precision a user ships first, and int8 where it runs here
+from edgelight.errors import UsageError
+
 MAX_JOBS = 4  # each worker holds its own torch and converters in memory
-CELLS = (("executorch", "fp32"), ("executorch", "int8"), ("tflite", "fp32"), ("tflite", "int8"), ("coreml", "fp16"))
+
+
+def default_cells() -> tuple[tuple[str, str], ...]:
+    """(target, precision) per artifact: every export target x the precisions its record benchmarks."""
+    from edgelight.targets import export_targets
+
+    return tuple((r.name, p) for r in export_targets() for p in r.benched)
+
+
+CELLS = default_cells()
 
 
 @dataclass
@@ -47,7 +57,7 @@ def _quiet_worker() -> None:
     """A worker process shows the user what the CLI would: edgelight's warnings, not the libraries' chatter."""
     import torch
 
-    from edgelight.targets.base import quiet_libraries
+    from edgelight.utils.logs import quiet_libraries
 
     quiet_libraries()
     warnings.filterwarnings("ignore")
@@ -87,16 +97,16 @@ def quickstart(out_dir: Path = Path("quickstart"), models: list[str] | None = No
     out_dir = Path(out_dir)
     models = models or builtin_models()
     if not models:
-        raise FileNotFoundError("no built-in checkpoints found in edgelight/pretrained (is the package installed whole?)")
+        raise UsageError("no built-in checkpoints found in edgelight/pretrained (is the package installed whole?)")
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1 (got {jobs})")
+        raise UsageError(f"--jobs must be >= 1 (got {jobs})")
     check_counts(threads, warmup, runs)  # before the exports: a bad count should not cost minutes
     checkpoints = {}
     for model in models:
         checkpoints[model] = builtin_checkpoint_dir(model)
         if checkpoints[model] is None:
-            raise ValueError(f"'{model}' has no built-in checkpoint; built in: {', '.join(builtin_models())}")
+            raise UsageError(f"'{model}' has no built-in checkpoint; built in: {', '.join(builtin_models())}")
     check_outputs(out_dir / "results.json", out_dir / "report")  # last of the checks: it creates the folders it probes
     cells_of = [(model, target, precision) for model in models for target, precision in cells]
     tasks = [(str(checkpoints[m]), t, p, {"out": out_dir / "artifacts", "threads": threads}) for m, t, p in cells_of]

@@ -36,7 +36,7 @@ APT_HINT = "install Debian's packages: apt-get install -y kotlin junit4 libhamcr
 
 
 def validate_results_file(data: dict) -> list[dict]:
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == RECORD_SCHEMA["properties"]["schema_version"]["const"]
     assert set(data) == {"schema_version", "records"}
     validator = jsonschema.Draft202012Validator(RECORD_SCHEMA)
     for record in data["records"]:
@@ -68,7 +68,7 @@ def test_schema_rejects_what_the_apps_must_never_write():
     record = json.loads((FIXTURES / "sample_results.json").read_text())["records"][0]
     validator = jsonschema.Draft202012Validator(RECORD_SCHEMA)
     for broken in (
-        {**record, "runtime": "onnx"},
+        {**record, "runtime": "tensorrt"},
         {**record, "device": {**record["device"], "kind": "phone"}},
         {**record, "latency_ms": {**record["latency_ms"], "runs": 1}},
         {**record, "unexpected": 1},
@@ -264,7 +264,7 @@ def test_bundle_android_copies_artifacts_sidecars_and_writes_the_manifest(tmp_pa
         "input_shape": [1, 3, 32, 32], "mean": SIDECAR["mean"], "std": SIDECAR["std"], "labels": SIDECAR["labels"],
         "bytes": 9, "sha256": hashlib.sha256(b"PTE-bytes").hexdigest(),
     }
-    assert (second["runtime"], second["precision"]) == ("tflite", "int8")
+    assert (second["runtime"], second["precision"]) == ("tflite", "w8a8")  # a version 1 sidecar's int8, read with today's name
 
 
 def test_bundle_ios_copies_an_mlpackage_folder_and_rebundling_replaces_entries(tmp_path):
@@ -288,10 +288,10 @@ def test_bundle_ios_copies_an_mlpackage_folder_and_rebundling_replaces_entries(t
     [
         ("m.tflite", "ios", SIDECAR, ".tflite files run on android, not ios"),
         ("m.mlpackage", "android", SIDECAR, ".mlpackage files run on ios, not android"),
-        ("m.onnx", "android", SIDECAR, "not an exported artifact"),
+        ("m.engine", "android", SIDECAR, "not an exported artifact"),
         ("m.pte", "android", None, "missing sidecar m.pte.json"),
         ("m.pte", "android", {**SIDECAR, "mean": [0.5]}, "mean must hold 3 numbers"),
-        ("m.pte", "android", {**SIDECAR, "precision": "int4"}, "precision must be one of fp32, fp16, int8"),
+        ("m.pte", "android", {**SIDECAR, "precision": "int4"}, "precision must be one of fp32, fp16, w8a8, w8"),
         ("m.pte", "android", {k: v for k, v in SIDECAR.items() if k != "labels"}, "'labels' is missing"),
         ("m.pte", "android", {**SIDECAR, "input_shape": [1, 3, 32]}, "input_shape must be 4 positive integers"),
         ("m.pte", "tvos", SIDECAR, "unknown app 'tvos'"),

@@ -56,12 +56,13 @@ def test_small_results_file_validates_and_covers_every_status():
     "mutate, where",
     [
         (lambda r: r.pop("threads"), "'threads' is a required"),
-        (lambda r: r.update(runtime="onnx"), "at runtime"),
+        (lambda r: r.update(runtime="tensorrt"), "at runtime"),
         (lambda r: r["latency_ms"].update(runs=1), "at latency_ms/runs"),
         (lambda r: r["latency_ms"].pop("p99"), "'p99' is a required"),
         (lambda r: r.update(surprise=1), "'surprise' was unexpected"),
         (lambda r: r["accuracy"].update(top1=1.5), "at accuracy/top1"),
-        (lambda r: r.update(schema_version=2), "at schema_version"),
+        (lambda r: r.update(schema_version=3), "at schema_version"),
+        (lambda r: r.update(precision="int8"), "at precision"),  # version 2 names w8a8 and w8 apart
     ],
 )
 def test_schema_rejects_broken_records(mutate, where):
@@ -74,9 +75,9 @@ def test_schema_rejects_broken_records(mutate, where):
 def test_results_file_shape_and_plan_schema():
     with pytest.raises(RecordError, match="schema_version"):
         validate_results({"records": []})
-    validate_plan({"schema_version": 1, "runs": 5, "warmup": 1, "threads": 2, "artifacts": [{"file": "m.pte", "model": "m", "runtime": "executorch", "precision": "fp32", "input_shape": [1, 3, 32, 32]}]})
+    validate_plan({"schema_version": 2, "runs": 5, "warmup": 1, "threads": 2, "artifacts": [{"file": "m.pte", "model": "m", "runtime": "executorch", "precision": "fp32", "input_shape": [1, 3, 32, 32]}]})
     with pytest.raises(RecordError, match="runtime"):
-        validate_plan({"schema_version": 1, "runs": 5, "warmup": 1, "threads": 2, "artifacts": [{"file": "m", "model": "m", "runtime": "eager", "precision": "fp32", "input_shape": [1, 3, 32, 32]}]})
+        validate_plan({"schema_version": 2, "runs": 5, "warmup": 1, "threads": 2, "artifacts": [{"file": "m", "model": "m", "runtime": "eager", "precision": "fp32", "input_shape": [1, 3, 32, 32]}]})
 
 
 def test_results_file_is_rewritten_whole_after_each_record(tmp_path):
@@ -266,7 +267,7 @@ def test_cli_bad_input_is_one_line(artifacts, args, message):
 
 def phone_artifacts(tmp_path):
     files = []
-    for name, runtime in (("lrunet-1-1x_executorch_fp32.pte", "pte"), ("lrunet-1-1x_tflite_fp32.tflite", "tflite")):
+    for name in ("lrunet-1-1x_executorch_fp32.pte", "lrunet-1-1x_tflite_fp32.tflite"):
         (tmp_path / name).write_bytes(b"artifact bytes")
         (tmp_path / f"{name}.json").write_text(json.dumps({**SIDE, "model": "lrunet-1-1x", "input_shape": [1, 3, 32, 32], "params": 131402, "macs": 3016704}))
         files.append(tmp_path / name)
@@ -288,7 +289,8 @@ def test_adb_session_replays_the_transcript(tmp_path):
     assert not player.exchanges, f"{len(player.exchanges)} recorded exchanges never made"
     assert [r["runtime"] for r in records] == ["executorch", "tflite"] and read_results(tmp_path / "r.json") == records
     dev = records[0]["device"]
-    assert (dev["kind"], dev["name"], dev["serial"], dev["soc"], dev["cores_pinned"], dev["os"]) == ("android", "Google Pixel 7", "28031FDH2000AB", "Google GS201", "c0", "Android 14")
+    assert (dev["kind"], dev["name"], dev["serial"], dev["soc"], dev["cores_requested"], dev["os"]) == ("android", "Google Pixel 7", "28031FDH2000AB", "Google GS201", "c0", "Android 14")
+    assert dev["cores_pinned"] is None  # asked for the big cores; the app did not say it pinned, so nothing claims it did
     pushed = [c[-1] for c in player.calls if c[3:4] == ["push"]]
     assert pushed[-1].endswith("/bench_plan.json") and len(pushed) == 3
 
@@ -376,7 +378,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
     """The page people open: table rows in the DOM and the plot's markers on screen."""
     from PIL import Image
 
-    from edgelight.bench.report import COLORS, write_report
+    from edgelight.bench.report import write_report
+    from edgelight.targets import get_runtime
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     assert browser, "chromium is not installed: apt-get install -y chromium (the CI image installs it)"
@@ -391,5 +394,29 @@ def test_report_renders_in_headless_chromium(tmp_path):
     px = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int32)
     assert (px.min(axis=2) < 200).sum() > 5000, "the screenshot is (nearly) blank"
     for runtime in ("executorch", "tflite"):  # marker colours only exist in the drawn plot
-        rgb = 0.7 * np.array([int(COLORS[runtime][i : i + 2], 16) for i in (1, 3, 5)]) + 0.3 * 255  # alpha 0.7 on white
+        rgb = 0.7 * np.array([int(get_runtime(runtime).color[i : i + 2], 16) for i in (1, 3, 5)]) + 0.3 * 255  # alpha 0.7 on white
         assert (np.abs(px - rgb).sum(axis=2) < 60).sum() > 30, f"no {runtime} markers visible in the rendered plot"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["executorch", "tflite"])
+def test_shared_weights_are_packed_once_at_run_time(runtime, exported, random_checkpoints, tmp_path):
+    """lrunet-4-1x packs its reused conv weights once (XNNPACK's weights cache, asked for by the sidecar):
+    its peak RSS stays within 2 MB of lrunet-1-1x's (a copy per use: ~3.5 MB more, bench/weight_cache.py)."""
+
+    from edgelight.artifacts import runner_hints
+    from edgelight.bench.child import run_isolated
+    from edgelight.data import load_digits, normalize
+
+    d = load_digits()
+    npz = tmp_path / "x.npz"
+    np.savez(npz, x=normalize(d.test_x[:16], d.mean, d.std).numpy(), y=d.test_y[:16].numpy())
+    peaks = {}
+    for model in ("lrunet-1-1x", "lrunet-4-1x"):
+        artifact = exported(str(random_checkpoints(model)), runtime, "fp32").artifact
+        assert runner_hints(artifact)["runtime_options"].get("xnnpack_weight_cache", False) == (model == "lrunet-4-1x")
+        job = {"artifact": str(artifact), "runtime": runtime, "threads": 1, "warmup": 1, "runs": 3, "data": str(npz), "input_shape": [1, 3, 32, 32]}
+        result = run_isolated(job, 300)
+        assert result["ok"], result
+        peaks[model] = result["peak_rss_bytes"] / 2**20
+    assert peaks["lrunet-4-1x"] - peaks["lrunet-1-1x"] < 2.0, peaks

@@ -49,7 +49,7 @@ def test_models_with_no_match_is_a_usage_error():
 def test_targets_lists_every_target_and_what_runs_here():
     proc = run("targets")
     assert proc.returncode == 0, proc.stderr
-    for name, suffix in (("executorch", ".pte"), ("tflite", ".tflite"), ("coreml", ".mlpackage")):
+    for name, suffix in (("executorch", ".pte"), ("tflite", ".tflite"), ("coreml", ".mlpackage"), ("onnx", ".onnx")):
         assert name in proc.stdout and suffix in proc.stdout
     assert proc.stderr.strip() == ""
 
@@ -115,10 +115,10 @@ def test_quickstart_exports_verifies_benchmarks_and_reports(tmp_path):
     from edgelight.quickstart import quickstart
 
     lines = []
-    result = quickstart(tmp_path / "qs", models=["shiftresnet-20-e3"], cells=(("executorch", "fp32"), ("tflite", "int8"), ("coreml", "fp16"), ("executorch", "fp16")),
+    result = quickstart(tmp_path / "qs", models=["shiftresnet-20-e3"], cells=(("executorch", "fp32"), ("tflite", "w8a8"), ("coreml", "fp16"), ("executorch", "fp16")),
                         runs=3, warmup=1, progress=False, say=lines.append, jobs=2)
     # a cell that fails in a worker is reported and the others go on
-    assert result.failures == ["shiftresnet-20-e3 executorch fp16: target executorch supports precisions fp32, int8, not 'fp16'"]
+    assert result.failures == ["shiftresnet-20-e3 executorch fp16: target executorch supports precisions fp32, w8a8, not 'fp16'"]
     assert [r["runtime"] for r in result.records] == ["eager", "executorch", "tflite", "coreml"]
     statuses = {r["runtime"]: r["status"] for r in result.records}
     assert statuses["executorch"] == statuses["tflite"] == statuses["eager"] == "ok"
@@ -126,10 +126,10 @@ def test_quickstart_exports_verifies_benchmarks_and_reports(tmp_path):
     assert len(read_results(tmp_path / "qs" / "results.json")) == 4
     for name in ("report.md", "report.html", "pareto.png"):
         assert (tmp_path / "qs" / "report" / name).is_file()
-    assert any("export shiftresnet-20-e3 -> tflite int8: " in ln and "top-1 agreement" in ln for ln in lines)
+    assert any("export shiftresnet-20-e3 -> tflite w8a8: " in ln and "top-1 agreement" in ln for ln in lines)
     assert sorted(p.name for p in (tmp_path / "qs" / "artifacts").iterdir()) == [  # the workers left no temporary files
         "shiftresnet-20-e3_coreml_fp16.mlpackage", "shiftresnet-20-e3_coreml_fp16.mlpackage.json", "shiftresnet-20-e3_executorch_fp32.pte",
-        "shiftresnet-20-e3_executorch_fp32.pte.json", "shiftresnet-20-e3_tflite_int8.tflite", "shiftresnet-20-e3_tflite_int8.tflite.json"]
+        "shiftresnet-20-e3_executorch_fp32.pte.json", "shiftresnet-20-e3_tflite_w8a8.tflite", "shiftresnet-20-e3_tflite_w8a8.tflite.json"]
 
 
 @pytest.mark.slow

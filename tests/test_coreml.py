@@ -17,10 +17,12 @@ import torch
 ct = pytest.importorskip("coremltools")
 
 import edgelight  # noqa: E402
+from edgelight.errors import UsageError  # noqa: E402
 from edgelight.models import create_model  # noqa: E402
 from edgelight.ops import channel_shuffle_reference, shift2d_reference  # noqa: E402
 from edgelight.targets import LoweringRequest, TargetError, get_target  # noqa: E402
-from edgelight.targets.coreml import _export, ops  # noqa: E402
+from edgelight.targets.coreml import ops  # noqa: E402
+from edgelight.targets.coreml.lowering import _export  # noqa: E402
 
 TARGET = get_target("coreml")
 CLASSES = [f"class_{i}" for i in range(10)]
@@ -216,7 +218,7 @@ def test_batch_n_package_outputs_logits_not_a_classifier(tmp_path):
 
 def test_int8_weights_package_is_smaller(shiftresnet, tmp_path_factory):
     _, fp16_path, _ = shiftresnet
-    _, path, report = _lower(tmp_path_factory, "shiftresnet-20-e3", "int8")
+    _, path, report = _lower(tmp_path_factory, "shiftresnet-20-e3", "w8")
     fp16, int8 = TARGET.inspect(fp16_path), TARGET.inspect(path)
     assert int8["ops"].get("constexpr_affine_dequantize", 0) > 0
     assert int8["weights_bytes"] < 0.7 * fp16["weights_bytes"]
@@ -235,7 +237,7 @@ def test_shared_weights_are_stored_once(lrunet):
 
 
 def test_batchnorm_statistics_move_into_scale_and_shift_exactly():
-    from edgelight.targets.coreml import bn_statistics_in_affine
+    from edgelight.targets.coreml.lowering import bn_statistics_in_affine
 
     model = _model("lrunet-1-1x")
     x = torch.randn(2, 3, 32, 32)
@@ -247,7 +249,7 @@ def test_batchnorm_statistics_move_into_scale_and_shift_exactly():
 
 
 def test_shared_weights_stay_shared_when_quantized(tmp_path_factory):
-    model, path, _ = _lower(tmp_path_factory, "lrunet-4-1x", "int8")
+    model, path, _ = _lower(tmp_path_factory, "lrunet-4-1x", "w8")
     info = TARGET.inspect(path)
     # quantization re-runs coremltools' passes: a still-float shared weight would get a folded copy per BatchNorm
     assert info["conv_weights"]["reused"] == 2 * len(model.stages) and info["conv_weights"]["max_uses"] == 4
@@ -266,17 +268,18 @@ def test_package_bytes_are_deterministic(shiftresnet, tmp_path_factory):
 
 
 @pytest.mark.skipif(ON_MAC, reason="on macOS W8A8 calibrates instead of refusing")
-def test_w8a8_on_linux_says_it_needs_macos(tmp_path):
-    req = _request(_model("shiftresnet-20-e3"), tmp_path / "m.mlpackage", "int8", activations="int8")
-    with pytest.raises(TargetError, match=r"W8A8 needs macOS.*'int8' \(int8 weights"):
-        TARGET.lower(req)
-    assert not req.out_path.exists()
+def test_w8a8_on_linux_says_it_needs_macos():
+    with pytest.raises(UsageError, match=r"W8A8 needs macOS.*'w8' \(int8 weights"):
+        TARGET.resolve("w8a8", {})
 
 
-@pytest.mark.parametrize("precision,options,message", [("int4", {}, "no precision 'int4'"), ("fp16", {"shift": "roll"}, "coreml option shift=.roll. is not one of: conv, slices")])
-def test_bad_requests_fail_with_one_line(tmp_path, precision, options, message):
-    with pytest.raises(TargetError, match=message) as err:
-        TARGET.lower(_request(_model("shiftresnet-20-e3"), tmp_path / "m.mlpackage", precision, **options))
+@pytest.mark.parametrize(
+    "precision,options,message",
+    [("int4", {}, "not 'int4'"), ("int8", {}, "ambiguous here: w8 or w8a8"), ("fp16", {"shift": "roll"}, "coreml option shift=.roll. is not one of: conv, slices")],
+)
+def test_bad_requests_fail_with_one_line(precision, options, message):
+    with pytest.raises(UsageError, match=message) as err:
+        TARGET.resolve(precision, options)
     assert "\n" not in str(err.value)
 
 

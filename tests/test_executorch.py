@@ -4,6 +4,8 @@ Every artifact here is a real .pte run by ExecuTorch's Python runtime (the C++ r
 the Android app links).
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,17 +13,16 @@ import torch
 pytest.importorskip("executorch.runtime")
 
 from edgelight.targets import TargetError, get_target  # noqa: E402
-from edgelight.targets.executorch.export import distinct_cat_inputs, inspect_program  # noqa: E402
+from edgelight.targets.executorch.lowering import distinct_cat_inputs, inspect_program  # noqa: E402
 
 TARGET = get_target("executorch")
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
-@pytest.mark.parametrize("model", ["shiftresnet-20-e3", "lrunet-14-1x"])
-def test_the_whole_graph_is_one_xnnpack_delegate(exported, model, precision):
+@pytest.mark.parametrize("model, precision", [("shiftresnet-20-e3", "fp32"), ("shiftresnet-20-e3", "w8a8"), ("lrunet-14-1x", "fp32"), ("lrunet-4-1x", "w8a8")])
+def test_the_whole_graph_is_one_xnnpack_delegate(exported, random_checkpoints, model, precision):
     """The shift (one-hot depthwise conv), the shuffles and LruNet's channel duplication all stay inside XNNPACK:
-    no portable kernel and no NCHW<->NHWC round trip between partitions."""
-    result = exported(model, "executorch", precision)
+    no portable kernel and no NCHW<->NHWC round trip between partitions (LruNet w8a8 on its 4-reuse member)."""
+    result = exported(model if model != "lrunet-4-1x" else str(random_checkpoints(model)), "executorch", precision)
     assert result.op_inventory == {"delegate:XnnpackBackend": 1}, result.op_inventory
     assert any("in 1 subgraph(s)" in n for n in result.notes), result.notes
     assert result.verification["status"] == "passed"
@@ -42,7 +43,7 @@ def test_distinct_cat_inputs_splits_a_repeated_input():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "w8a8"])
 def test_native_kernels_option(exported, precision):
     """ops=native keeps the shift as edgelight's custom op, run by the C++ kernels (built on first use)."""
     result = exported("shiftresnet-20-e3", "executorch", precision, ops="native")
@@ -50,6 +51,9 @@ def test_native_kernels_option(exported, precision):
     assert result.op_inventory.get(op) == 9, result.op_inventory
     v = result.verification
     assert v["status"] == "passed" and v["accuracy"] >= v["reference_accuracy"] - 0.01
+    # the sidecar says what the program needs, so a runner loads the kernels without reading the program
+    assert json.loads(result.sidecar.read_text())["requires"] == ["edgelight-native-kernels"]
+    assert json.loads(exported("shiftresnet-20-e3", "executorch", precision).sidecar.read_text())["requires"] == []
 
 
 def test_inspection_reads_weights_and_the_planned_arena(exported):

@@ -171,12 +171,12 @@ def test_shiftresnet_int8_pte_native_end_to_end(runtime):
     for _ in range(2):
         prepared(torch.randn(2, 3, 32, 32))
     qmodel = convert_pt2e(prepared)
-    ep = prepare_native(torch.export.export(qmodel, (x,)), "int8", fuse=True)
+    ep = prepare_native(torch.export.export(qmodel, (x,)), "w8a8", fuse=True)
     assert edgelight_op_counts(ep) == {"quantized_shift_conv1x1": 9}
     # the rewritten graph equals the PT2E graph it replaced (same float steps, on the Python kernels)
     expected = qmodel(x)
     torch.testing.assert_close(ep.module()(x), expected, rtol=0, atol=1e-6)
-    out = _execute(runtime, to_native_pte(ep, "int8"), [x])[0]
+    out = _execute(runtime, to_native_pte(ep, "w8a8"), [x])[0]
     # XNNPACK's int8 requantization rounds differently from the reference ops: a few output steps over
     # 20 layers, never a different class
     span = expected.abs().max().item()

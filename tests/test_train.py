@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from edgelight.checkpoint import Checkpoint, CheckpointError, Preprocessing, load_checkpoint, resolve, save_checkpoint
 from edgelight.data import load_digits
+from edgelight.errors import UsageError
 from edgelight.models import create_model
 from edgelight.models.shiftresnet import CifarResNet
 from edgelight.train import RECIPES, default_recipe, evaluate, train
@@ -133,7 +134,7 @@ def test_resume_continues_from_train_state(tmp_path):
 
 
 def test_resume_without_state_raises(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+    with pytest.raises(UsageError, match="nothing to resume"):
         train("shiftresnet-20-e1", epochs=1, out=tmp_path / "fresh", resume=True, progress=False)
 
 

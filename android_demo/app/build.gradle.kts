@@ -23,6 +23,7 @@ android {
         // Written into every bench record's `versions`.
         buildConfigField("String", "EXECUTORCH_VERSION", "\"${libs.versions.executorch.get()}\"")
         buildConfigField("String", "LITERT_VERSION", "\"${libs.versions.litert.get()}\"")
+        buildConfigField("String", "ONNXRUNTIME_VERSION", "\"${libs.versions.onnxruntime.get()}\"")
         buildConfigField("boolean", "EDGELIGHT_KERNELS", customExecutorchAar.toString())
     }
 
@@ -44,7 +45,7 @@ android {
     }
 
     // Models are memory-mapped by the runtimes: keep them uncompressed in the APK.
-    androidResources { noCompress += listOf("pte", "tflite") }
+    androidResources { noCompress += listOf("pte", "tflite", "onnx") }
     packaging { jniLibs { useLegacyPackaging = true } }
 }
 
@@ -62,6 +63,7 @@ dependencies {
         implementation(libs.executorch.android)
     }
     implementation(libs.litert)
+    implementation(libs.onnxruntime.android)
     implementation(libs.camera.core)
     implementation(libs.camera.camera2)
     implementation(libs.camera.lifecycle)

@@ -19,6 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
+from edgelight.errors import UsageError
+
 MANIFEST_NAME = "manifest.json"
 
 # Where each app reads its bundled models from, relative to the app folder.
@@ -30,13 +32,16 @@ APP_ASSET_DIRS = {
 # A file every checkout of each app has at its root: bundling into the wrong app's folder is refused.
 APP_MARKERS = {"android": "settings.gradle.kts", "ios": "project.yml"}
 
-# Which artifact kinds each app can carry (iOS lists .pte files but its demo runs Core ML only).
-_RUNTIME_BY_SUFFIX = {".pte": "executorch", ".tflite": "tflite", ".mlpackage": "coreml"}
-_SUFFIXES_BY_APP = {"android": (".pte", ".tflite"), "ios": (".pte", ".mlpackage")}
-_PRECISIONS = ("fp32", "fp16", "int8")
 
 
-class BundleError(ValueError):
+def app_suffixes(app: str) -> dict[str, str]:
+    """Artifact suffix -> runtime, for the runtimes whose records say this app carries them."""
+    from edgelight.targets import export_targets
+
+    return {s: r.name for r in export_targets() if app in r.apps + r.listed_by for s in r.suffixes}
+
+
+class BundleError(UsageError):
     """A bundle request that cannot be carried out; the message is one line naming the file and the reason."""
 
 
@@ -94,12 +99,14 @@ def _sidecar_path(artifact: Path) -> Path:
 
 
 def _checked_entry(artifact: Path, app: str) -> dict:
-    suffix = artifact.suffix
-    if suffix not in _RUNTIME_BY_SUFFIX:
-        raise BundleError(f"{artifact}: not an exported artifact (.pte, .tflite or .mlpackage)")
-    if suffix not in _SUFFIXES_BY_APP[app]:
-        other = "ios" if app == "android" else "android"
-        raise BundleError(f"{artifact}: {suffix} files run on {other}, not {app} (the {app} app takes {', '.join(_SUFFIXES_BY_APP[app])})")
+    from edgelight.targets import suffixes
+
+    suffix, carried = artifact.suffix, app_suffixes(app)
+    if suffix not in suffixes() or suffix == ".safetensors":
+        raise BundleError(f"{artifact}: not an exported artifact ({', '.join(s for s in suffixes() if s != '.safetensors')})")
+    if suffix not in carried:
+        others = [a for a in APP_MARKERS if a != app and suffix in app_suffixes(a)]
+        raise BundleError(f"{artifact}: {suffix} files run on {', '.join(others) or 'no demo app'}, not {app} (the {app} app takes {', '.join(carried)})")
     is_package = suffix == ".mlpackage"
     if not (artifact.is_dir() if is_package else artifact.is_file()):
         raise BundleError(f"artifact not found: {artifact}")
@@ -118,8 +125,8 @@ def _checked_entry(artifact: Path, app: str) -> dict:
     return {
         "file": artifact.name,
         "model": _field(meta, "model", str, sidecar),
-        "runtime": _RUNTIME_BY_SUFFIX[suffix],
-        "precision": _precision(meta, sidecar),
+        "runtime": carried[suffix],
+        "precision": _precision(meta, sidecar, carried[suffix]),
         **_preprocessing(meta, sidecar),
         "bytes": size,
         "sha256": None if is_package else _sha256(artifact),
@@ -133,10 +140,13 @@ def _field(meta: dict, key: str, kind: type, sidecar: Path):
     return value
 
 
-def _precision(meta: dict, sidecar: Path) -> str:
-    precision = _field(meta, "precision", str, sidecar)
-    if precision not in _PRECISIONS:
-        raise BundleError(f"{sidecar}: precision must be one of {', '.join(_PRECISIONS)}, got '{precision}'")
+def _precision(meta: dict, sidecar: Path, runtime: str) -> str:
+    from edgelight.artifacts import current_precision
+    from edgelight.targets import PRECISIONS
+
+    precision = current_precision(runtime, _field(meta, "precision", str, sidecar))  # a version 1 sidecar says int8
+    if precision not in PRECISIONS:
+        raise BundleError(f"{sidecar}: precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
     return precision
 
 

@@ -21,14 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-# Imported before the baseline so that library code pages are not charged to the model.
-RUNTIME_MODULES = {
-    "eager": ("torch", "edgelight.models", "edgelight.checkpoint"),
-    "executorch": ("torch", "executorch.runtime"),
-    "tflite": ("ai_edge_litert.interpreter",),
-    "coreml": ("coremltools",),
-}
-
 
 def _status_kb(field: str) -> int | None:
     try:
@@ -86,23 +78,28 @@ def measure(job: dict) -> dict:
     """Load, time, check accuracy, then profile. Errors carry the stage that failed."""
     import importlib
 
-    from edgelight.bench.profile import op_profile
-    from edgelight.targets import get_target
+    from edgelight.targets import get_runtime
 
     runtime, path = job["runtime"], Path(job["artifact"])
     data = np.load(job["data"])
     x, y = data["x"], data["y"]
     n = int(job["input_shape"][0])
     first = np.ascontiguousarray(x[:n], dtype=np.float32)
-    for mod in RUNTIME_MODULES.get(runtime, ()):
+    from edgelight.artifacts import runner_hints
+
+    record = get_runtime(runtime)
+    hints = job.get("hints") or runner_hints(path)  # a job may override them (bench/weight_cache.py: cache off vs on)
+    for mod in record.preload:  # imported before the baseline so that library code pages are not charged to the model
         importlib.import_module(mod)
-    runner = get_target(runtime).make_runner()
+    if record.prepare is not None:
+        record.prepare(hints)
+    runner = record.make_runner()
     exact = _reset_peak()
     baseline = _rss_bytes()
     notes = [] if exact else ["peak RSS could not be reset after imports; it may include import-time memory"]
     stage = "load"
     try:
-        load_ms, _ = _timed(runner.load, path, job.get("threads") or None)
+        load_ms, _ = _timed(runner.load, path, job.get("threads") or None, hints)
         stage = "first inference"
         first_ms, out = _timed(runner.run, first)
         outs = [np.asarray(out)]
@@ -135,7 +132,8 @@ def measure(job: dict) -> dict:
     result = {"load_ms": load_ms, "first_ms": first_ms, "samples_ms": samples, "peak_rss_bytes": peak, "correct": correct, "samples": int(len(x)), "nan_outputs": nan, "op_profile": None, "notes": notes}
     if job.get("profile"):
         try:
-            result["op_profile"], why = op_profile(runtime, path, first, job["runs"])
+            why = record.no_profile if record.profiler is None else None
+            result["op_profile"] = None if why else record.profiler(path, first, job["runs"])
             if why:
                 notes.append(f"no op profile: {why}")
         except Exception as e:  # noqa: BLE001 (a failed profile must not lose the measurement)
@@ -144,7 +142,7 @@ def measure(job: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from edgelight.checkpoint import write_json
+    from edgelight.utils.files import write_json
 
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())

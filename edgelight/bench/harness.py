@@ -18,66 +18,71 @@ from edgelight.bench import inputs
 from edgelight.bench.child import run_isolated
 from edgelight.bench.records import SCHEMA_VERSION, ResultsFile, host_device, new_record
 from edgelight.bench.stats import summarize
+from edgelight.errors import UsageError
+from edgelight.targets import get_runtime, runtimes, suffixes
 
 DEVICE_KINDS = ("host", "android", "ios")
-PHONE_RUNTIMES = {"android": ("executorch", "tflite"), "ios": ("coreml",)}  # the engines the demo apps link
+
+
+def phone_runtimes(kind: str) -> tuple[str, ...]:
+    """The runtimes a demo app links (from each runtime's record)."""
+    return tuple(r.name for r in runtimes() if kind in r.apps)
 
 
 def parse_device(spec: str) -> tuple[str, str | None]:
     """'host' | 'android[:SERIAL]' | 'ios[:UDID]' -> (kind, id or None)."""
     kind, _, ident = (spec or "host").partition(":")
     if kind not in DEVICE_KINDS or (kind == "host" and ident):
-        raise ValueError(f"unknown device '{spec}'; use host, android[:SERIAL] or ios[:UDID]")
+        raise UsageError(f"unknown device '{spec}'; use host, android[:SERIAL] or ios[:UDID]")
     return kind, ident or None
 
 
 def check_counts(threads, warmup, runs) -> None:
     if runs < 2:
-        raise ValueError(f"--runs must be at least 2 so the spread can be shown (got {runs})")
+        raise UsageError(f"--runs must be at least 2 so the spread can be shown (got {runs})")
     if warmup < 0:
-        raise ValueError(f"--warmup must be >= 0 (got {warmup})")
+        raise UsageError(f"--warmup must be >= 0 (got {warmup})")
     if threads is not None and threads < 0:
-        raise ValueError(f"--threads must be >= 0 (got {threads})")
+        raise UsageError(f"--threads must be >= 0 (got {threads})")
 
 
 def check_outputs(json_out, report_dir) -> None:
     """Refuse result and report paths that cannot be written before anything is measured."""
-    from edgelight.checkpoint import probe_folder
+    from edgelight.utils.files import probe_folder
 
     if json_out is not None:
         if Path(json_out).is_dir():
-            raise IsADirectoryError(f"--json '{json_out}' is a folder; give the results file's path")
+            raise UsageError(f"--json '{json_out}' is a folder; give the results file's path")
         probe_folder(Path(json_out).parent)
     if report_dir is not None:
         if Path(report_dir).exists() and not Path(report_dir).is_dir():
-            raise NotADirectoryError(f"--report '{report_dir}' is a file; give a folder for the report")
+            raise UsageError(f"--report '{report_dir}' is a file; give a folder for the report")
         probe_folder(Path(report_dir))
 
 
 def _plan_items(artifacts) -> list[tuple[Path, str, dict]]:
     """Resolve every artifact before anything runs, so bad input fails fast with one clear line."""
-    from edgelight.targets import PRECISIONS, SUFFIXES
+    from edgelight.targets import PRECISIONS
 
+    known = suffixes()
     items = []
     for a in artifacts:
         path = inputs.resolve_artifact(a)
-        if path.suffix not in SUFFIXES:
-            raise ValueError(f"'{a}': cannot tell the runtime from the suffix '{path.suffix}' (expected {', '.join(SUFFIXES)} or a checkpoint folder)")
+        if path.suffix not in known:
+            raise UsageError(f"'{a}': cannot tell the runtime from the suffix '{path.suffix}' (expected {', '.join(known)} or a checkpoint folder)")
         meta = inputs.artifact_meta(path)
         if meta["precision"] not in PRECISIONS:
-            raise ValueError(f"'{a}': its sidecar says precision '{meta['precision']}'; expected one of {', '.join(PRECISIONS)}")
-        items.append((path, SUFFIXES[path.suffix], meta))
+            raise UsageError(f"'{a}': its sidecar says precision '{meta['precision']}'; expected one of {', '.join(PRECISIONS)}")
+        items.append((path, known[path.suffix], meta))
     if not items:
-        raise ValueError("give at least one artifact (.pte, .tflite, .mlpackage or a checkpoint folder)")
+        raise UsageError(f"give at least one artifact ({', '.join(s for s in known if s != '.safetensors')} or a checkpoint folder)")
     return items
 
 
 def _unavailable(runtime: str) -> str | None:
     """Why this runtime cannot run here (target missing, or its own runnable_here reason)."""
-    from edgelight.targets import get_target
-
     try:
-        return get_target(runtime).runnable_here()
+        return get_runtime(runtime).runnable_here()
     except (ImportError, AttributeError) as e:
         return f"the {runtime} runner is not available in this install ({type(e).__name__}: {e})"
 
@@ -93,11 +98,10 @@ def _fill(record: dict, result: dict, runtime: str, path: Path, dataset: str, wa
     record["op_profile"] = result.get("op_profile")
     record["status"] = "ok"
     notes = record.get("notes", []) + list(result.get("notes") or [])
-    if runtime == "executorch":
+    inspect = get_runtime(runtime).inspect
+    if inspect is not None:
         try:
-            from edgelight.bench.profile import planned_arena_bytes
-
-            record["memory"]["planned_arena_bytes"] = planned_arena_bytes(path)
+            record["memory"]["planned_arena_bytes"] = inspect(path).get("planned_arena_bytes")
         except Exception as e:  # noqa: BLE001 (a missing static figure must not lose the measured ones)
             notes.append(f"planned arena unreadable: {type(e).__name__}: {e}")
     if notes:
@@ -150,15 +154,15 @@ def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeo
 def _run_phone(kind, ident, items, results: ResultsFile, threads, warmup, runs, transport, progress) -> None:
     from edgelight.bench.transport import make_transport
 
-    allowed = PHONE_RUNTIMES[kind]
+    allowed = phone_runtimes(kind)
     bad = [str(p) for p, rt, _ in items if rt not in allowed]
     if bad:
-        raise ValueError(f"{kind} runs {', '.join(allowed)} artifacts; not: {', '.join(bad)}")
+        raise UsageError(f"{kind} runs {', '.join(allowed)} artifacts; not: {', '.join(bad)}")
     transport = transport or make_transport(kind, ident)
     transport.connect()
     names = [p.name for p, _, _ in items]
     if len(set(names)) != len(names):
-        raise ValueError("artifact file names must be unique: they land in one folder on the phone")
+        raise UsageError("artifact file names must be unique: they land in one folder on the phone")
     plan = {
         "schema_version": SCHEMA_VERSION,
         "runs": runs,
@@ -185,7 +189,7 @@ def run_bench(artifacts, device: str = "host", threads: int | None = None, warmu
     kind, ident = parse_device(device)
     check_counts(threads, warmup, runs)
     if dataset != "digits" and not Path(dataset).is_dir():
-        raise ValueError(f"--dataset must be 'digits' or an existing folder, got '{dataset}'")
+        raise UsageError(f"--dataset must be 'digits' or an existing folder, got '{dataset}'")
     items = _plan_items(artifacts)
     check_outputs(json_out, report_dir)  # last of the checks: it creates the folders it probes
     if command is None and Path(sys.argv[0]).name == "edgelight":

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from edgelight.checkpoint import CONFIG, WEIGHTS
+from edgelight.errors import UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-class BenchInputError(ValueError):
+class BenchInputError(UsageError):
     """An artifact or data set the harness cannot use (bad path, missing sidecar, bad folder)."""
 
 
@@ -66,7 +67,7 @@ def artifact_meta(artifact: Path) -> dict:
         meta = json.loads(side.read_text())
         shape = [int(v) for v in meta["input_shape"]]
         if len(shape) != 4:
-            raise ValueError(f"input_shape must be [N,C,H,W], got {shape}")
+            raise UsageError(f"input_shape must be [N,C,H,W], got {shape}")
         return {
             "model": str(meta["model"]),
             "precision": str(meta["precision"]),

@@ -14,17 +14,16 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from edgelight.checkpoint import write_json
+from edgelight.errors import UsageError
+from edgelight.utils.files import write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: precisions named w8a8 / w8 (version 1 said int8 for both); version 1 is upgraded on read
 SCHEMA_DIR = Path(__file__).parent
 RECORD_SCHEMA = SCHEMA_DIR / "bench_record.schema.json"
 PLAN_SCHEMA = SCHEMA_DIR / "bench_plan.schema.json"
-# Libraries whose version changes a figure; only the installed ones are recorded.
-VERSIONED = ("edgelight", "torch", "executorch", "ai-edge-litert", "coremltools", "numpy")
 
 
-class RecordError(ValueError):
+class RecordError(UsageError):
     """A record or results file that does not follow the schema."""
 
 
@@ -57,10 +56,20 @@ def validate_plan(plan: dict) -> dict:
     return plan
 
 
+def upgrade_record(record: dict) -> dict:
+    """A record in today's schema: version 1's 'int8' becomes w8a8 (w8 on Core ML)."""
+    from edgelight.artifacts import current_precision
+
+    if isinstance(record, dict) and record.get("schema_version") == 1:
+        record = {**record, "schema_version": SCHEMA_VERSION, "precision": current_precision(str(record.get("runtime")), str(record.get("precision")))}
+    return record
+
+
 def validate_results(doc) -> list[dict]:
-    """Check a whole results file (host or phone written) and return its records."""
-    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION or not isinstance(doc.get("records"), list):
+    """Check a whole results file (host or phone written, this version or 1) and return its records, upgraded."""
+    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, SCHEMA_VERSION) or not isinstance(doc.get("records"), list):
         raise RecordError(f'a results file must be {{"schema_version": {SCHEMA_VERSION}, "records": [...]}}')
+    doc["records"] = [upgrade_record(r) for r in doc["records"]]
     for i, r in enumerate(doc["records"]):
         try:
             validate_record(r)
@@ -104,13 +113,16 @@ class ResultsFile:
 
 
 def now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @functools.cache
 def versions() -> dict[str, str]:
+    from edgelight.targets import runtimes
+
     out = {"python": platform.python_version()}
-    for name in VERSIONED:
+    # the libraries whose version changes a figure (each runtime's record names its own); only installed ones
+    for name in dict.fromkeys(["edgelight", "numpy", *(p for r in runtimes() for p in r.packages)]):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

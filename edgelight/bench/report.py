@@ -9,12 +9,17 @@ import html
 import io
 from pathlib import Path
 
-from edgelight.checkpoint import write_atomic
+from edgelight.utils.files import write_atomic
 
 COLUMNS = ("model", "runtime", "precision", "device", "threads", "status", "p50 ms", "mean ± std ms", "p90 / p99 ms", "peak RSS MB", "arena KB", "size KB", "top-1", "params", "MACs", "note")
-COLORS = {"eager": "#4c72b0", "executorch": "#dd8452", "tflite": "#55a868", "coreml": "#c44e52"}
 MARKERS = {"host": "o", "android": "^", "ios": "s"}
 
+
+
+def _color(runtime: str) -> str:
+    from edgelight.targets import REGISTRY, get_runtime
+
+    return get_runtime(runtime).color if runtime in REGISTRY else "#8172b2"
 
 def _num(v, fmt="{:.3f}") -> str:
     return "–" if v is None else fmt.format(v)
@@ -78,7 +83,7 @@ def pareto_png(records: list[dict]) -> bytes:
         for runtime, kind in sorted({(r["runtime"], r["device"]["kind"]) for r in ok}):
             sel = [i for i, r in enumerate(ok) if (r["runtime"], r["device"]["kind"]) == (runtime, kind)]
             label = runtime if len(kinds) == 1 else f"{runtime} on {kind}"  # host and phone points differ by shape
-            ax.scatter([pts[i][0] for i in sel], [pts[i][1] for i in sel], s=[40 + 600 * ok[i]["artifact"]["bytes"] / biggest for i in sel], c=COLORS.get(runtime, "#8172b2"), marker=MARKERS.get(kind, "o"), alpha=0.7, edgecolors="black", label=label)
+            ax.scatter([pts[i][0] for i in sel], [pts[i][1] for i in sel], s=[40 + 600 * ok[i]["artifact"]["bytes"] / biggest for i in sel], c=_color(runtime), marker=MARKERS.get(kind, "o"), alpha=0.7, edgecolors="black", label=label)
         # points cluster (one model, several runtimes): number them and name them in a key beside the plot
         for n, (x, y) in enumerate(pts, 1):
             ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(5, 5 if n % 2 else -11), fontsize=8, weight="bold")

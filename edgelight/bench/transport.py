@@ -14,11 +14,13 @@ import shlex
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
-from edgelight.bench.records import RecordError, validate_plan, validate_record
+from edgelight.bench.records import SCHEMA_VERSION, RecordError, upgrade_record, validate_plan, validate_record
+from edgelight.errors import StepError
 
 ANDROID_PACKAGE = "dev.edgelight.demo"
 ANDROID_ACTIVITY = ".BenchmarkActivity"
@@ -29,7 +31,7 @@ ERROR_FILE = "bench_error.txt"  # what both apps write instead of results when t
 GONE = ("offline", "no devices/emulators found", "not found", "unauthorized", "closed")  # in adb's 'error:' lines
 
 
-class DeviceError(RuntimeError):
+class DeviceError(StepError):
     """No device, a device that dropped, or a demo app that failed; records kept so far stay kept."""
 
 
@@ -123,10 +125,10 @@ def _merge_device(record: dict, device: dict) -> dict:
 def _deliver(doc: dict, seen: int, device: dict, on_record) -> list[dict]:
     """New records from a results document, validated, in order."""
     if not isinstance(doc, dict) or not isinstance(doc.get("records"), list):
-        raise DeviceError("the app's results file is not {'schema_version': 1, 'records': [...]}")
+        raise DeviceError(f"the app's results file is not {{'schema_version': {SCHEMA_VERSION}, 'records': [...]}}")
     new = []
     for r in doc["records"][seen:]:
-        r = _merge_device(r, device)
+        r = _merge_device(upgrade_record(r), device)  # an app from an older release writes version 1
         try:
             validate_record(r)
         except RecordError as e:
@@ -199,7 +201,7 @@ class AdbTransport:
             "cpu": f"{props.get('ro.product.cpu.abi', '?')}, {len(freqs)} cores, max {max(freqs.values()) // 1000 if freqs else '?'} MHz",
             "soc": soc,
             "os": f"Android {props.get('ro.build.version.release', '?')} (API {props.get('ro.build.version.sdk', '?')})",
-            "cores_pinned": big_core_mask(freqs),
+            "cores_requested": big_core_mask(freqs),  # what the app is asked to pin; cores_pinned is what it reports
             "compute_units": None,
         }
         return self.device
@@ -215,7 +217,7 @@ class AdbTransport:
                 self._adb("push", str(f), f"{ANDROID_DIR}/{f.name}")
         self._adb("shell", f"run-as {self.package} rm -f files/{results}")
         # adb shell joins argv with spaces: an empty extra would swallow the next flag, so leave it out.
-        extras = {"bench_plan": f"{ANDROID_DIR}/bench_plan.json", "cpu_mask": self.device.get("cores_pinned"), "serial": self.serial}
+        extras = {"bench_plan": f"{ANDROID_DIR}/bench_plan.json", "cpu_mask": self.device.get("cores_requested"), "serial": self.serial}
         flags = [a for k, v in extras.items() if v for a in ("--es", k, v)]
         start = self._adb("shell", "am", "start", "-W", "-S", "-n", f"{self.package}/{ANDROID_ACTIVITY}", *flags)
         if "Error" in start.stdout:

@@ -7,12 +7,8 @@ import warnings
 
 import typer
 
-from edgelight.targets.base import quiet_libraries
-
-STEP_ERRORS = ("TargetError", "VerificationError", "NativeKernelsError", "DeviceError")  # a step that failed: exit 1
-USAGE_ERRORS = ("UnknownModelError", "DataError", "CheckpointError", "ValueError", "FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError", "NotADirectoryError")
-
-
+from edgelight.errors import EdgelightError, first_line
+from edgelight.utils.logs import quiet_libraries
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -22,7 +18,7 @@ def fail(message: str, code: int = 1) -> None:
 
 @contextlib.contextmanager
 def user_errors():
-    """Known errors -> 'error: ...' and exit 2 (bad input) or 1 (a step that failed); warnings -> one line."""
+    """EdgelightError -> 'error: ...' and its exit code (2: bad input, 1: a failed step); warnings -> one line."""
 
     def show(message, category, *args, **kwargs):
         typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
@@ -39,15 +35,18 @@ def user_errors():
             raise
         except KeyboardInterrupt:
             fail("interrupted", 130)
-        except Exception as e:  # noqa: BLE001 (classified below; anything unknown is re-raised)
-            name = type(e).__name__
-            if name in USAGE_ERRORS or isinstance(e, (ValueError, OSError)):
-                fail(str(e), 2)
-            if name in STEP_ERRORS:
-                fail(str(e), 1)
+        except EdgelightError as e:  # the only errors with a message meant for the user (edgelight/errors.py)
             if os.environ.get("EDGELIGHT_DEBUG"):
                 raise
-            fail(f"unexpected {name}: {e} (set EDGELIGHT_DEBUG=1 for the traceback)", 1)
+            fail(str(e), e.exit_code)
+        except OSError as e:  # the machine said no (disk full, a file vanished): a failed step, in its words
+            if os.environ.get("EDGELIGHT_DEBUG"):
+                raise
+            fail(str(e), 1)
+        except Exception as e:  # noqa: BLE001 (a bug in edgelight or a library: say so, keep the traceback on request)
+            if os.environ.get("EDGELIGHT_DEBUG"):
+                raise
+            fail(f"unexpected {first_line(e)} (set EDGELIGHT_DEBUG=1 for the traceback)", 1)
 
 
 def echo(message: str) -> None:

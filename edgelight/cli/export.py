@@ -1,10 +1,11 @@
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from edgelight.cli._common import echo, user_errors
+from edgelight.errors import UsageError
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -13,7 +14,7 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key or not value:
-            raise ValueError(f"--option takes KEY=VALUE, got '{pair}'")
+            raise UsageError(f"--option takes KEY=VALUE, got '{pair}'")
         options[key.strip()] = value.strip()
     return options
 
@@ -39,12 +40,12 @@ def describe(result) -> list[str]:
 def export_command(
     source: Annotated[str, typer.Argument(help="a model name (its built-in digits checkpoint, else random weights) or a checkpoint folder", show_default=False)],
     target: Annotated[str, typer.Option("--target", "-t", help="executorch, tflite or coreml", show_default=False)],
-    precision: Annotated[Optional[str], typer.Option(help="fp32, fp16 (Core ML) or int8; default: the target's (Core ML fp16, others fp32)")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32, fp16 (Core ML) or int8; default: the target's (Core ML fp16, others fp32)")] = None,
     calib: Annotated[str, typer.Option(help="int8 calibration data: 'digits' (train split) or a folder of .npy arrays / images")] = "digits",
     batch: Annotated[int, typer.Option(help="fixed batch size of the artifact")] = 1,
-    size: Annotated[Optional[int], typer.Option(help="input height and width (default: the checkpoint's)")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="artifact path, or a folder for the default name (default: exports/)")] = None,
-    option: Annotated[Optional[list[str]], typer.Option("--option", "-O", help="target option KEY=VALUE, repeatable; see `edgelight targets`")] = None,
+    size: Annotated[int | None, typer.Option(help="input height and width (default: the checkpoint's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="artifact path, or a folder for the default name (default: exports/)")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-O", help="target option KEY=VALUE, repeatable; see `edgelight targets`")] = None,
     verify: Annotated[bool, typer.Option(help="run the artifact on the digits test split and compare with PyTorch")] = True,
     threads: Annotated[int, typer.Option(help="runtime threads for verification; 0 = the runtime's default")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,

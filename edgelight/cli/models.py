@@ -3,6 +3,7 @@ from typing import Annotated
 import typer
 
 from edgelight.cli._common import user_errors
+from edgelight.errors import UsageError
 
 
 def models_command(
@@ -19,7 +20,7 @@ def models_command(
     with user_errors():
         names = list_models(pattern)
         if not names:
-            raise ValueError(f"no model matches '{pattern}'")
+            raise UsageError(f"no model matches '{pattern}'")
         table = Table("model", "params", "MACs", "input", "built-in digits checkpoint")
         for name in names:
             stats = model_stats(name, with_macs=macs)

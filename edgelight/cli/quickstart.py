@@ -1,5 +1,5 @@
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ def quickstart_command(
     runs: Annotated[int, typer.Option(help="timed runs per artifact (at least 2)")] = 20,
     threads: Annotated[int, typer.Option(help="runtime threads for the benchmark")] = 1,
     progress: Annotated[bool, typer.Option(help="progress bar")] = True,
-    jobs: Annotated[Optional[int], typer.Option(help="exports run side by side (default: one per core, at most 4)")] = None,
+    jobs: Annotated[int | None, typer.Option(help="exports run side by side (default: one per core, at most 4)")] = None,
 ) -> None:
     """The main job on the built-in digits checkpoints: export to every target, verify, benchmark, report."""
     from edgelight.bench.report import row

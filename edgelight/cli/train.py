@@ -1,20 +1,21 @@
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from edgelight.cli._common import echo, user_errors
+from edgelight.errors import UsageError
 
 
 def train_command(
     model: Annotated[str, typer.Argument(help="a registered model name (see `edgelight models`)")],
     dataset: Annotated[str, typer.Option(help="digits (built in), cifar10, cifar100 or fashion-mnist")] = "digits",
-    data_dir: Annotated[Optional[Path], typer.Option(help="folder with the data set's files (not needed for digits)")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="override the recipe's epoch count")] = None,
-    recipe: Annotated[Optional[str], typer.Option(help="lrunet, shiftresnet, mobilenetv2 or digits (default: by model and data set)")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory to write (default: runs/MODEL)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="folder with the data set's files (not needed for digits)")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="override the recipe's epoch count")] = None,
+    recipe: Annotated[str | None, typer.Option(help="lrunet, shiftresnet, mobilenetv2 or digits (default: by model and data set)")] = None,
+    out: Annotated[Path | None, typer.Option(help="checkpoint directory to write (default: runs/MODEL)")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run saved in --out")] = False,
     seed: Annotated[int, typer.Option()] = 0,
     in_chans: Annotated[int, typer.Option(min=1)] = 3,
@@ -29,7 +30,7 @@ def train_command(
         get_spec(model)
         out = out or Path("runs") / model  # a trained model is never thrown away
         if recipe is not None and recipe not in RECIPES:
-            raise ValueError(f"unknown recipe '{recipe}'; choose one of: {', '.join(RECIPES)}")
+            raise UsageError(f"unknown recipe '{recipe}'; choose one of: {', '.join(RECIPES)}")
         result = train(model, dataset, data_dir, epochs, recipe, out, resume, seed, size, progress=progress, in_chans=in_chans)
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 speaks (and writes)
             echo(json.dumps({k: v for k, v in result.metrics.items() if k not in ("recipe", "history")}))
@@ -38,8 +39,8 @@ def train_command(
 
 def eval_command(
     ckpt_dir: Annotated[str, typer.Argument(help="a checkpoint directory, or a model name for its built-in checkpoint")],
-    dataset: Annotated[Optional[str], typer.Option(help="default: the data set the checkpoint was trained on")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option()] = None,
+    dataset: Annotated[str | None, typer.Option(help="default: the data set the checkpoint was trained on")] = None,
+    data_dir: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
     """Test accuracy of a checkpoint."""
     from edgelight.train import evaluate

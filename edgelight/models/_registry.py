@@ -6,13 +6,15 @@ benchmarks can build and measure any model without knowing its family.
 
 import difflib
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from torch import nn
 
+from edgelight.errors import UsageError
 
-class UnknownModelError(KeyError):
+
+class UnknownModelError(UsageError, KeyError):
     """Raised for a name that is not registered; carries the closest names."""
 
     def __init__(self, name: str, suggestions: list[str]):

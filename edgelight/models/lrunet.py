@@ -9,6 +9,7 @@ a residual add, and LruNet's shuffle between reuses. CIFAR-10 1x has
 import torch
 from torch import nn
 
+from edgelight.errors import UsageError
 from edgelight.layers import LruShuffle
 from edgelight.models._registry import register_model
 
@@ -43,7 +44,7 @@ class LruNet(nn.Module):
     def __init__(self, reuses: int = 8, width: int = 1, num_classes: int = 10, in_chans: int = 3, drop: float = 0.5):
         super().__init__()
         if width not in (1, 2):
-            raise ValueError(f"LruNet width must be 1 or 2 (the stem always has 64 channels), got {width}")
+            raise UsageError(f"LruNet width must be 1 or 2 (the stem always has 64 channels), got {width}")
         cfg = [c * width for c in STAGE_WIDTHS]
         self.width = width
         self.stem = nn.Sequential(nn.Conv2d(in_chans, 64, 3, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))

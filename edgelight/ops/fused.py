@@ -110,5 +110,3 @@ def _quantized_shift_conv1x1_fake(x, in_scale, in_zero_point, mid_scale, mid_zer
 register_out_kernels("quantized_shift2d", _quantized_shift2d_cpu)
 register_out_kernels("shift_conv1x1", _shift_conv1x1_cpu)
 register_out_kernels("quantized_shift_conv1x1", _quantized_shift_conv1x1_cpu)
-
-FUSED_OPS = ("edgelight::quantized_shift2d", "edgelight::shift_conv1x1", "edgelight::quantized_shift_conv1x1")

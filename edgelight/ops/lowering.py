@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from edgelight.errors import UsageError
 from edgelight.ops._library import ACTIVE_LOWERING
 from edgelight.ops.shift import shift_offsets, shifted_channels
 
@@ -69,7 +70,7 @@ SHIFT_FORMS = {"depthwise": shift2d_depthwise, "slices": shift2d_slices}
 def lowered(shift: str = "depthwise"):
     """Trace models with the edgelight ops expressed as builtin ops (``shift`` picks the shift form)."""
     if shift not in SHIFT_FORMS:
-        raise ValueError(f"unknown shift lowering '{shift}'; choose one of: {', '.join(SHIFT_FORMS)}")
+        raise UsageError(f"unknown shift lowering '{shift}'; choose one of: {', '.join(SHIFT_FORMS)}")
     token = ACTIVE_LOWERING.set({"shift2d": SHIFT_FORMS[shift], "channel_shuffle": channel_shuffle_reshape})
     try:
         yield

@@ -16,10 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgelight.checkpoint import Checkpoint, Preprocessing, load_checkpoint, save_checkpoint, write_atomic, write_json
+from edgelight.checkpoint import Checkpoint, Preprocessing, load_checkpoint, save_checkpoint
 from edgelight.data import Dataset, load_dataset, normalize
+from edgelight.errors import UsageError
 from edgelight.train.augment import random_crop, random_flip, random_rotation
 from edgelight.train.recipes import RECIPES, Recipe, default_recipe
+from edgelight.utils.files import write_atomic, write_json
 
 STATE, LAST, OPTIM = "train_state.json", "last.safetensors", "optimizer.safetensors"
 
@@ -118,7 +120,7 @@ def train(
     start, best = 0, {"best_accuracy": -1.0, "best_epoch": -1, "train_seconds": 0.0, "history": []}
     if resume:
         if out is None or not (out / STATE).is_file():
-            raise FileNotFoundError(f"nothing to resume: {out}/{STATE} does not exist")
+            raise UsageError(f"nothing to resume: {out}/{STATE} does not exist")
         start, best = _load_resume_state(out, model, optimizer)
     elif out is not None and rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -196,6 +198,6 @@ def evaluate(source, dataset: str | None = None, data_dir: Path | None = None) -
     c, h, w = ckpt.preprocessing.input_size
     ds = load_dataset(dataset or ckpt.preprocessing.dataset, data_dir, c, h)
     if len(ds.classes) != len(ckpt.classes):
-        raise ValueError(f"{ds.name} has {len(ds.classes)} classes but the checkpoint predicts {len(ckpt.classes)}")
+        raise UsageError(f"{ds.name} has {len(ds.classes)} classes but the checkpoint predicts {len(ckpt.classes)}")
     acc = accuracy(ckpt.model, ds.test_x, ds.test_y, ckpt.preprocessing.mean, ckpt.preprocessing.std)
     return {"model": ckpt.name, "dataset": ds.name, "test_accuracy": round(acc, 6), "samples": len(ds.test_y), "source": ckpt.source}

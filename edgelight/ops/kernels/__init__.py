@@ -21,13 +21,15 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from edgelight.errors import StepError
+
 SOURCE_DIR = Path(__file__).resolve().parent
 LIB_NAME = "libedgelight_kernels.so" if sys.platform != "darwin" else "libedgelight_kernels.dylib"
 MIN_CMAKE = (3, 28)
 _loaded: Path | None = None
 
 
-class NativeKernelsError(RuntimeError):
+class NativeKernelsError(StepError):
     """The native kernels could not be built or loaded (the message says why, in one line)."""
 
 
@@ -165,6 +167,29 @@ def load_native_kernels() -> Path:
         raise NativeKernelsError(f"{lib} loaded but registered no edgelight kernels (a different libexecutorch.so?)")
     _loaded = lib
     return lib
+
+
+def _backend_call(name: str):
+    load_native_kernels()
+    fn = getattr(ctypes.CDLL(str(_loaded), mode=ctypes.RTLD_GLOBAL), name)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def set_backend_option(backend: str, key: str, value: bool | int) -> None:
+    """``executorch::runtime::set_option`` on this process's runtime (process-wide; before a program loads)."""
+    fn = _backend_call("edgelight_set_backend_option_bool" if isinstance(value, bool) else "edgelight_set_backend_option_int")
+    err = fn(backend.encode(), key.encode(), ctypes.c_int(int(value)))
+    if err:
+        raise NativeKernelsError(f"ExecuTorch refused backend option {backend}.{key}={value} (error 0x{err:x})")
+
+
+def get_backend_option(backend: str, key: str) -> int:
+    value = ctypes.c_int(0)
+    err = _backend_call("edgelight_get_backend_option")(backend.encode(), key.encode(), ctypes.byref(value))
+    if err:
+        raise NativeKernelsError(f"ExecuTorch has no backend option {backend}.{key} (error 0x{err:x})")
+    return value.value
 
 
 __all__ = ["NativeKernelsError", "build_native_kernels", "cache_dir", "configure_and_build", "load_native_kernels"]

@@ -31,7 +31,7 @@ class CoreMLRunner:
         self.compute_units = compute_units
         self.model = None
 
-    def load(self, path: Path, threads: int | None = None) -> None:
+    def load(self, path: Path, threads: int | None = None, hints: dict | None = None) -> None:
         # threads: Core ML schedules its own compute units; there is no thread-count knob to honour.
         reason = runnable_here()
         if reason:

@@ -1,35 +1,18 @@
-"""PyTorch eager: the reference runtime every artifact is compared with. Its 'artifact' is a checkpoint."""
+"""PyTorch eager: the reference runtime every artifact is compared with. Its 'artifact' is a checkpoint.
 
-from pathlib import Path
+Not an export target (no exporter): a checkpoint is what ``edgelight train --out DIR`` writes.
+"""
 
-import numpy as np
+from edgelight.targets.base import Runtime, lazy
 
-from edgelight.targets.base import Target, TargetError
-
-
-class EagerRunner:
-    def load(self, path: Path, threads: int | None = None) -> None:
-        import torch
-
-        from edgelight.checkpoint import load_checkpoint
-
-        if threads:
-            torch.set_num_threads(threads)
-        path = Path(path)
-        self.model = load_checkpoint(path.parent if path.is_file() else path).model.eval()
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            return self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-
-    def close(self) -> None:
-        self.model = None
-
-
-def _no_lowering(request):
-    raise TargetError("eager is the reference runtime; export a checkpoint with `edgelight train --out DIR` instead")
-
-
-TARGET = Target("eager", ".safetensors", ("fp32",), _no_lowering, EagerRunner, lambda: None)
+RUNTIME = Runtime(
+    name="eager",
+    title="PyTorch eager (reference)",
+    suffixes=(".safetensors",),
+    make_runner=lazy("edgelight.targets.eager.runner:EagerRunner"),
+    runnable_here=lambda: None,
+    preload=("torch", "edgelight.models", "edgelight.checkpoint"),
+    packages=("torch",),
+    color="#4c72b0",
+    no_profile="eager is the reference; use torch.profiler for a per-op view",
+)

@@ -1,4 +1,4 @@
-"""ExecuTorch (.pte) with the XNNPACK delegate; int8 by PT2E (XNNPACKQuantizer, per-channel).
+"""ExecuTorch (.pte) with the XNNPACK delegate; w8a8 by PT2E (XNNPACKQuantizer, per-channel).
 
 shift2d and channel_shuffle are lowered at trace time (edgelight.ops.lowering): the
 shift as a frozen one-hot depthwise conv, which XNNPACK runs in fp32 and int8 (the
@@ -7,12 +7,33 @@ rank-4 reshape/transpose. ``options={"ops": "native"}`` keeps them as custom ops
 edgelight's native kernels instead (edgelight/targets/executorch/native.py).
 """
 
-from edgelight.targets.base import Target, missing_module
-from edgelight.targets.executorch.export import OPTIONS, inspect_program, lower
-from edgelight.targets.executorch.runner import ExecuTorchRunner
+from edgelight.targets.base import Exporter, Runtime, lazy, missing_module
 
+OPTIONS = {
+    "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
+    "shift": ("depthwise", "slices"),  # the lowered form of shift2d; the first is the measured best (bench/lowering.py)
+    "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
+}
 
-_runnable = missing_module("executorch.runtime", "the ExecuTorch Python runtime is not importable ({error})")
-
-
-TARGET = Target("executorch", ".pte", ("fp32", "int8"), lower, ExecuTorchRunner, _runnable, "fp32", inspect_program, OPTIONS)
+RUNTIME = Runtime(
+    name="executorch",
+    title="ExecuTorch (XNNPACK)",
+    suffixes=(".pte",),
+    make_runner=lazy("edgelight.targets.executorch.runner:ExecuTorchRunner"),
+    runnable_here=missing_module("executorch.runtime", "the ExecuTorch Python runtime is not importable ({error})"),
+    preload=("torch", "executorch.runtime"),
+    prepare=lazy("edgelight.targets.executorch.runner:prepare"),
+    packages=("executorch", "torch"),
+    color="#dd8452",
+    exporter=Exporter(
+        precisions=("fp32", "w8a8"),
+        lower=lazy("edgelight.targets.executorch.lowering:lower"),
+        options=OPTIONS,
+        aliases={"int8": "w8a8"},
+        validate=lazy("edgelight.targets.executorch.lowering:validate"),
+    ),
+    inspect=lazy("edgelight.targets.executorch.lowering:inspect_program"),
+    profiler=lazy("edgelight.targets.executorch.profile:op_profile"),
+    apps=("android",),
+    listed_by=("ios",),  # the iOS demo lists .pte files; its engine is Core ML
+)

@@ -23,6 +23,7 @@ from torch.export.graph_signature import InputKind
 
 import edgelight.ops  # noqa: F401  (shift2d / channel_shuffle schemas)
 import edgelight.ops.fused  # noqa: F401  (quantized_shift2d / shift_conv1x1 schemas)
+from edgelight.errors import UsageError
 
 aten, el = torch.ops.aten, torch.ops.edgelight
 QD = torch.ops.quantized_decomposed
@@ -31,7 +32,7 @@ RELUS = (aten.relu.default, aten.relu_.default)
 BATCH_NORMS = (aten.batch_norm.default, aten._native_batch_norm_legit_no_training.default)
 
 
-class NativeLoweringError(ValueError):
+class NativeLoweringError(UsageError):
     """The program cannot be prepared for native kernels (message says why)."""
 
 
@@ -208,13 +209,13 @@ def prepare_native(ep: ExportedProgram, precision: str = "fp32", fuse: bool = Fa
     ``fuse`` is off by default: measured on shiftresnet-20-e3 the fused kernel loses to XNNPACK's 1x1 GEMM
     (docs/kernels.md), while the plain int8 shift op beats the all-XNNPACK lowering.
     """
-    if precision not in ("fp32", "int8"):
-        raise NativeLoweringError(f"native edgelight kernels support fp32 and int8, not '{precision}'")
+    if precision not in ("fp32", "w8a8"):
+        raise NativeLoweringError(f"native edgelight kernels support fp32 and w8a8, not '{precision}'")
     graph = ep.graph
     for node in list(graph.nodes):
         if node.op != "call_function" or node.target not in (el.shift2d.default, el.channel_shuffle.default):
             continue
-        if precision == "int8":
+        if precision == "w8a8":
             _rewrite_int8(ep, node, fuse)
         elif fuse and node.target == el.shift2d.default:
             _fuse_fp32(ep, node)

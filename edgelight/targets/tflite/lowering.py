@@ -1,4 +1,4 @@
-"""PyTorch -> .tflite with litert-torch: fp32, or full-integer int8 through PT2E.
+"""PyTorch -> .tflite with litert-torch: fp32, or full-integer w8a8 through PT2E.
 
 Three things the stock path gets wrong for our models, fixed here:
 - shift2d / channel_shuffle are traced as builtins (``edgelight.ops.lowering.lowered``);
@@ -17,14 +17,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgelight.errors import converter_errors
 from edgelight.shared_weights import keep_shared_weights
-from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError, check_options, native_log
+from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError
+from edgelight.targets.tflite import OPTIONS
+from edgelight.utils.logs import native_log
 
-OPTIONS = {
-    "io": ("float", "int8"),  # int8: the int8 artifact takes and returns int8 tensors
-    "shift": ("depthwise", "slices"),  # how shift2d becomes builtin ops; the first is the measured best (bench/lowering.py)
-    "shared_bn": ("keep", "fold"),  # fold (fp32 only): faster, but one weight copy per reuse
-}
+
+def validate(precision: str, options: dict) -> None:
+    """Option combinations, checked before any work (the pipeline calls this through the record)."""
+    if options["io"] == "int8" and precision != "w8a8":
+        raise OptionError("tflite option io='int8' needs precision w8a8")
+    if options["shared_bn"] == "fold" and precision == "w8a8":
+        raise OptionError("tflite option shared_bn='fold' is fp32 only (w8a8 keeps per-use BatchNorms apart)")
 
 
 def _quantizer():
@@ -83,7 +88,7 @@ def convert(model: nn.Module, example: torch.Tensor, precision: str, calibration
     from edgelight.ops.lowering import lowered
 
     unfused = 0
-    if shared_bn == "keep" or precision == "int8":  # PT2E's conv-bn fusion would also rewrite a shared weight
+    if shared_bn == "keep" or precision == "w8a8":  # PT2E's conv-bn fusion would also rewrite a shared weight
         model, unfused = keep_shared_weights(model, example)
     with lowered(shift=shift), torch.no_grad():
         if shuffle is not None:
@@ -177,27 +182,16 @@ def lower(request: LoweringRequest) -> LoweringReport:
     from edgelight.targets.tflite.runner import inspect_tflite, xnnpack_partitions
 
     precision = request.precision
-    if precision not in ("fp32", "int8"):
-        raise TargetError(f"tflite does not support precision '{precision}'; choose fp32 or int8")
-    options = check_options("tflite", OPTIONS, request.options)
+    options = {key: request.options.get(key, values[0]) for key, values in OPTIONS.items()}
     io, shift, shared_bn = options["io"], options["shift"], options["shared_bn"]
-    if io == "int8" and precision != "int8":
-        raise OptionError("tflite option io='int8' needs precision int8")
-    if shared_bn == "fold" and precision == "int8":
-        raise OptionError("tflite option shared_bn='fold' is fp32 only (int8 keeps per-use BatchNorms apart)")
-    if precision == "int8" and not request.calibration:
-        raise TargetError("int8 needs calibration data; pass calibration images (the pipeline uses the train split)")
+    if precision == "w8a8" and not request.calibration:
+        raise TargetError("w8a8 needs calibration data; pass calibration images (the pipeline uses the train split)")
     example = torch.as_tensor(request.example, dtype=torch.float32)
-    try:
-        with native_log(), _quiet_progress():  # the converter reports every stage (rich on stdout, absl/TF logs on stderr)
-            edge, unfused = convert(request.model, example, precision, request.calibration, shift, shared_bn)
-            data = edge.model_content()
-    except TargetError:
-        raise
-    except Exception as exc:  # the converter's own errors are long MLIR dumps: keep the first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TargetError(f"litert-torch could not convert the model ({precision}, shift={shift}): {first}") from exc
-    if precision == "int8" and io == "float":
+    # the converter reports every stage (rich on stdout, absl/TF logs on stderr); its errors are MLIR dumps
+    with native_log(), _quiet_progress(), converter_errors(f"litert-torch conversion ({precision}, shift={shift})", TargetError):
+        edge, unfused = convert(request.model, example, precision, request.calibration, shift, shared_bn)
+        data = edge.model_content()
+    if precision == "w8a8" and io == "float":
         data = float_io(data)
     out_path = Path(request.out_path)
     out_path.write_bytes(data)
@@ -207,7 +201,13 @@ def lower(request: LoweringRequest) -> LoweringReport:
         notes.append(f"{unfused} BatchNorms after shared convs kept as 1x1 depthwise convs (weights stored once)")
     partitions = xnnpack_partitions(out_path)
     notes.append(f"XNNPACK partitions: {partitions}" + ("" if partitions == 1 else " (some ops run on LiteRT's own kernels between them)"))
-    return LoweringReport(op_inventory=spec["ops"], delegated_fraction=None, notes=notes)
+    from edgelight.targets.tflite.runner import WEIGHT_CACHE
+
+    # fp32 only: XNNPACK's cache keys a packed weight by its buffer, not by the int8 requantization scales
+    runtime_options = {WEIGHT_CACHE: True} if unfused and precision == "fp32" else {}
+    if runtime_options:
+        notes.append("reused conv weights: the runner uses LiteRT's CompiledModel with XNNPACK's weights cache, each packed once")
+    return LoweringReport(op_inventory=spec["ops"], delegated_fraction=None, notes=notes, runtime_options=runtime_options)
 
 
 __all__ = ["OPTIONS", "convert", "float_io", "lower"]

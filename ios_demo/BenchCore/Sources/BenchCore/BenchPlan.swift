@@ -34,11 +34,11 @@ public struct PlanArtifact: Codable, Equatable {
     public var inputElements: Int { inputShape.reduce(1, *) }
 }
 
-/// What the phone runs in benchmark mode (bench_plan.schema.json, schema_version 1).
+/// What the phone runs in benchmark mode (bench_plan.schema.json, schema_version 2).
 public struct BenchPlan: Codable, Equatable {
     public static let defaultResultsFile = "bench_results.json"
-    public static let planRuntimes = ["executorch", "tflite", "coreml"]
-    public static let precisions = ["fp32", "fp16", "int8"]
+    public static let planRuntimes = ["executorch", "tflite", "coreml", "onnx"]
+    public static let precisions = ["fp32", "fp16", "w8a8", "w8"]
 
     public let schemaVersion: Int
     public let runs: Int
@@ -80,7 +80,7 @@ public struct BenchPlan: Codable, Equatable {
     }
 
     public func validate() throws {
-        if schemaVersion != 1 { throw PlanError("plan.schema_version: must be 1, got \(schemaVersion)") }
+        if schemaVersion != 2 { throw PlanError("plan.schema_version: must be 2, got \(schemaVersion)") }
         if runs < 2 { throw PlanError("plan.runs: must be >= 2, got \(runs)") }
         if warmup < 0 { throw PlanError("plan.warmup: must be >= 0, got \(warmup)") }
         if threads < 0 { throw PlanError("plan.threads: must be >= 0, got \(threads)") }

@@ -52,7 +52,7 @@ public struct ArtifactInfo: Codable, Equatable {
 
 /// One measurement (bench_record.schema.json). status: "ok" (latency set), "error" or "not_runnable" (error set).
 public struct BenchRecord: Codable, Equatable {
-    public var schemaVersion = 1
+    public var schemaVersion = 2
     public var model: String
     public var runtime: String
     public var precision: String
@@ -99,9 +99,9 @@ public struct BenchRecord: Codable, Equatable {
     }
 }
 
-/// A results file: {"schema_version": 1, "records": [...]}.
+/// A results file: {"schema_version": 2, "records": [...]}.
 public struct ResultsFile: Codable, Equatable {
-    public var schemaVersion = 1
+    public var schemaVersion = 2
     public var records: [BenchRecord]
 
     enum CodingKeys: String, CodingKey {

@@ -21,11 +21,11 @@ final class BenchPlanTests: XCTestCase {
     }
 
     func testRejectsWhatTheSchemaRejects() {
-        let base = #"{"schema_version": 1, "runs": 5, "warmup": 0, "threads": 0, "artifacts": [{"file": "a.pte", "model": "m", "runtime": "executorch", "precision": "fp32", "input_shape": [1, 3, 8, 8]}]}"#
+        let base = #"{"schema_version": 2, "runs": 5, "warmup": 0, "threads": 0, "artifacts": [{"file": "a.pte", "model": "m", "runtime": "executorch", "precision": "fp32", "input_shape": [1, 3, 8, 8]}]}"#
         XCTAssertNoThrow(try BenchPlan.parse(Data(base.utf8)))
         let broken = [
             base.replacingOccurrences(of: "\"runs\": 5", with: "\"runs\": 1"),
-            base.replacingOccurrences(of: "executorch", with: "onnx"),
+            base.replacingOccurrences(of: "executorch", with: "tensorrt"),
             base.replacingOccurrences(of: "[1, 3, 8, 8]", with: "[3, 8, 8]"),
             base.replacingOccurrences(of: "\"threads\": 0", with: "\"threads\": 0, \"extra\": 1"),
             base.replacingOccurrences(of: "\"warmup\": 0", with: "\"warmup\": 0, \"results\": \"../x.json\""),
@@ -67,7 +67,7 @@ final class BenchRunnerTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("m.mlpackage"), withIntermediateDirectories: true)
         try Data([1, 2, 3]).write(to: dir.appendingPathComponent("m.mlpackage/weights.bin"))
-        let plan = BenchPlan(schemaVersion: 1, runs: 4, warmup: 1, threads: 0, results: nil, artifacts: [
+        let plan = BenchPlan(schemaVersion: 2, runs: 4, warmup: 1, threads: 0, results: nil, artifacts: [
             PlanArtifact(file: "m.mlpackage", model: "m", runtime: "coreml", precision: "fp16", inputShape: [1, 3, 4, 4]),
             PlanArtifact(file: "m.pte", model: "m", runtime: "executorch", precision: "fp32", inputShape: [1, 3, 4, 4]),
             PlanArtifact(file: "gone.mlpackage", model: "m", runtime: "coreml", precision: "fp32", inputShape: [1, 3, 4, 4]),

@@ -13,8 +13,7 @@ import dev.edgelight.benchcore.BenchRunner
 import dev.edgelight.benchcore.DeviceInfo
 import dev.edgelight.benchcore.PlanError
 import dev.edgelight.benchcore.ResultsFile
-import dev.edgelight.demo.engines.ExecuTorchEngine
-import dev.edgelight.demo.engines.LiteRtEngine
+import dev.edgelight.demo.engines.allEngines
 import java.io.File
 
 /**
@@ -26,7 +25,7 @@ import java.io.File
  * Extras: `bench_plan` (required; `plan` is accepted too) path of a bench plan; `cpu_mask` (optional) the
  * big-core mask the host wanted — the app cannot pin threads from Kotlin, so it is recorded in `notes`, not
  * applied; `serial` (optional) copied into device.serial.
- * It runs the plan on a background thread and rewrites {"schema_version": 1, "records": [...]} in
+ * It runs the plan on a background thread and rewrites {"schema_version": 2, "records": [...]} in
  * files/<plan.results> (default bench_results.json) atomically after every artifact, so the host can read
  * records as they finish. A plan that cannot be read leaves files/bench_error.txt instead. Logcat (tag
  * edgelight) ends with EDGELIGHT_BENCH_DONE <path> or EDGELIGHT_BENCH_FAILED <reason>.
@@ -67,7 +66,7 @@ class BenchmarkActivity : Activity() {
         show("plan: ${plan.artifacts.size} artifacts, ${plan.runs} runs, ${plan.warmup} warm-up, ${plan.threads} threads")
 
         val runner = BenchRunner(
-            engines = listOf(ExecuTorchEngine(), LiteRtEngine()),
+            engines = allEngines(),
             device = deviceInfo(serial),
             appVersions = linkedMapOf("app" to BuildConfig.VERSION_NAME, "benchcore" to BENCHCORE_VERSION, "android" to Build.VERSION.RELEASE),
             progress = { show(it) },

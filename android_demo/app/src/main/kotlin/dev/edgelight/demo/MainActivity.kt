@@ -18,8 +18,7 @@ import androidx.camera.core.Preview
 import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
-import dev.edgelight.demo.engines.ExecuTorchEngine
-import dev.edgelight.demo.engines.LiteRtEngine
+import dev.edgelight.demo.engines.allEngines
 import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
@@ -36,7 +35,7 @@ class MainActivity : ComponentActivity() {
     // Loading and inference share this one thread, so a model is never swapped mid-frame.
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
     private var classifier: FrameClassifier? = null
-    private val engines = listOf(ExecuTorchEngine(), LiteRtEngine()).associateBy { it.runtime }
+    private val engines = allEngines().associateBy { it.runtime }
 
     private val cameraPermission = registerForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
         if (granted) startCamera() else top5Text.setText(R.string.camera_denied)

@@ -3,6 +3,7 @@ package dev.edgelight.demo
 import android.content.Context
 import dev.edgelight.benchcore.ModelCatalog
 import dev.edgelight.benchcore.ModelEntry
+import dev.edgelight.demo.engines.allEngines
 import java.io.File
 
 /** A model the picker shows, and where it came from. */
@@ -54,6 +55,6 @@ class ModelSource(private val context: Context) {
     companion object {
         const val PUSH_DIR = "/data/local/tmp/edgelight"
         const val ASSET_DIR = "models"
-        val RUNNABLE = setOf("executorch", "tflite")
+        val RUNNABLE = allEngines().map { it.runtime }.toSet()
     }
 }

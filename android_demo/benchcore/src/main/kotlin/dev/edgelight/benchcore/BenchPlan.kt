@@ -19,7 +19,7 @@ data class PlanArtifact(
         get() = inputShape.fold(1) { acc, d -> acc * d }
 }
 
-/** What the phone runs in benchmark mode (bench_plan.schema.json, schema_version 1). */
+/** What the phone runs in benchmark mode (bench_plan.schema.json, schema_version 2). */
 data class BenchPlan(
     val runs: Int,
     val warmup: Int,
@@ -34,10 +34,10 @@ data class BenchPlan(
     }
 
     companion object {
-        const val SCHEMA_VERSION = 1L
+        const val SCHEMA_VERSION = 2L
         const val DEFAULT_RESULTS_FILE = "bench_results.json"
-        val PLAN_RUNTIMES = listOf("executorch", "tflite", "coreml")
-        val PRECISIONS = listOf("fp32", "fp16", "int8")
+        val PLAN_RUNTIMES = listOf("executorch", "tflite", "coreml", "onnx")
+        val PRECISIONS = listOf("fp32", "fp16", "w8a8", "w8")
         private val PLAN_KEYS = setOf("schema_version", "runs", "warmup", "threads", "results", "artifacts")
         private val ARTIFACT_KEYS = setOf("file", "model", "runtime", "precision", "input_shape", "params", "macs")
 
@@ -49,7 +49,7 @@ data class BenchPlan(
             }
             val obj = root as? Map<*, *> ?: throw PlanError("plan: must be a JSON object")
             checkKeys(obj, PLAN_KEYS, "plan")
-            if (obj["schema_version"] != SCHEMA_VERSION) throw PlanError("plan.schema_version: must be 1, got ${obj["schema_version"]}")
+            if (obj["schema_version"] != SCHEMA_VERSION) throw PlanError("plan.schema_version: must be $SCHEMA_VERSION, got ${obj["schema_version"]}")
             val runs = intField(obj, "runs", "plan", minimum = 2)
             val warmup = intField(obj, "warmup", "plan", minimum = 0)
             val threads = intField(obj, "threads", "plan", minimum = 0)

@@ -84,13 +84,13 @@ data class BenchRecord(
     }
 
     companion object {
-        const val SCHEMA_VERSION = 1
+        const val SCHEMA_VERSION = 2
         val STATUSES = listOf("ok", "error", "not_runnable")
-        val RUNTIMES = listOf("eager", "executorch", "tflite", "coreml")
+        val RUNTIMES = listOf("eager", "executorch", "tflite", "coreml", "onnx")
     }
 }
 
-/** A results file: {"schema_version": 1, "records": [...]}. */
+/** A results file: {"schema_version": 2, "records": [...]}. */
 object ResultsFile {
     fun toJson(records: List<BenchRecord>): String =
         Json.write(linkedMapOf("schema_version" to BenchRecord.SCHEMA_VERSION, "records" to records.map { it.toJsonMap() }))

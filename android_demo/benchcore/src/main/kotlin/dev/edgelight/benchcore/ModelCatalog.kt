@@ -28,6 +28,7 @@ object ModelCatalog {
     fun runtimeFor(fileName: String): String? = when {
         fileName.endsWith(".pte") -> "executorch"
         fileName.endsWith(".tflite") -> "tflite"
+        fileName.endsWith(".onnx") -> "onnx"
         fileName.endsWith(".mlpackage") || fileName.endsWith(".mlmodelc") -> "coreml"
         else -> null
     }

@@ -9,7 +9,7 @@ import java.io.File
 
 class BenchPlanTest {
     private val valid = """
-        {"schema_version": 1, "runs": 20, "warmup": 3, "threads": 4, "results": "out.json",
+        {"schema_version": 2, "runs": 20, "warmup": 3, "threads": 4, "results": "out.json",
          "artifacts": [{"file": "lrunet.pte", "model": "lrunet", "runtime": "executorch", "precision": "fp32",
                         "input_shape": [1, 3, 32, 32], "params": 95642, "macs": null}]}
     """
@@ -45,8 +45,8 @@ class BenchPlanTest {
         val cases = mapOf(
             "\"runs\": 20" to "\"runs\": 1",
             "\"warmup\": 3" to "\"warmup\": -1",
-            "\"schema_version\": 1" to "\"schema_version\": 2",
-            "\"runtime\": \"executorch\"" to "\"runtime\": \"onnx\"",
+            "\"schema_version\": 2" to "\"schema_version\": 3",
+            "\"runtime\": \"executorch\"" to "\"runtime\": \"tensorrt\"",
             "\"precision\": \"fp32\"" to "\"precision\": \"int4\"",
             "[1, 3, 32, 32]" to "[3, 32, 32]",
             "[1, 3, 32, 32]" to "[1, 3, 0, 32]",
@@ -69,7 +69,7 @@ class BenchPlanTest {
     @Test
     fun emptyArtifactListIsAnError() {
         try {
-            BenchPlan.parse("""{"schema_version": 1, "runs": 2, "warmup": 0, "threads": 0, "artifacts": []}""")
+            BenchPlan.parse("""{"schema_version": 2, "runs": 2, "warmup": 0, "threads": 0, "artifacts": []}""")
             fail("accepted an empty plan")
         } catch (e: PlanError) {
             assertEquals("plan.artifacts: must name at least one artifact", e.message)

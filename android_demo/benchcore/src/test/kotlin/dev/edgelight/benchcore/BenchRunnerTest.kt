@@ -121,7 +121,7 @@ class BenchRunnerTest {
         )
         val records = runner.run(plan(artifact("m.pte", "executorch"), artifact("nope.pte", "executorch")), planFile)
         val parsed = Json.parse(ResultsFile.toJson(records)) as Map<*, *>
-        assertEquals(1L, parsed["schema_version"])
+        assertEquals(2L, parsed["schema_version"])
         val list = parsed["records"] as List<*>
         val ok = list[0] as Map<*, *>
         for (key in listOf("schema_version", "model", "runtime", "precision", "device", "threads", "status", "artifact", "versions", "timestamp")) {

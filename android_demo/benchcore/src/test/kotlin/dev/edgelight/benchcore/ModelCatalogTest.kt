@@ -12,7 +12,7 @@ class ModelCatalogTest {
     @get:Rule
     val tmp = TemporaryFolder()
 
-    private val sidecar = """{"model": "lrunet", "precision": "int8", "input_shape": [1, 3, 32, 32],
+    private val sidecar = """{"model": "lrunet", "precision": "w8a8", "input_shape": [1, 3, 32, 32],
         "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26], "labels": ["cat", "dog"], "verification": {"max_abs_diff": 0.001}}"""
 
     @Test
@@ -20,18 +20,19 @@ class ModelCatalogTest {
         assertEquals("executorch", ModelCatalog.runtimeFor("a.pte"))
         assertEquals("tflite", ModelCatalog.runtimeFor("a.tflite"))
         assertEquals("coreml", ModelCatalog.runtimeFor("a.mlpackage"))
-        assertNull(ModelCatalog.runtimeFor("a.onnx"))
+        assertEquals("onnx", ModelCatalog.runtimeFor("a.onnx"))
+        assertNull(ModelCatalog.runtimeFor("a.engine"))
     }
 
     @Test
     fun readsASidecar() {
-        val entry = ModelCatalog.parseSidecar("lrunet_int8.tflite", sidecar)
+        val entry = ModelCatalog.parseSidecar("lrunet_w8a8.tflite", sidecar)
         assertEquals("tflite", entry.runtime)
-        assertEquals("int8", entry.precision)
+        assertEquals("w8a8", entry.precision)
         assertEquals(32, entry.width)
         assertEquals(listOf("cat", "dog"), entry.labels)
         assertEquals(0.49f, entry.mean[0], 1e-6f)
-        assertEquals("lrunet · tflite · int8", entry.displayName)
+        assertEquals("lrunet · tflite · w8a8", entry.displayName)
     }
 
     @Test

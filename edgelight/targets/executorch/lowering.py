@@ -1,4 +1,4 @@
-"""Lowering to a .pte: torch.export -> (PT2E int8) -> XNNPACK partition -> ExecuTorch program."""
+"""Lowering to a .pte: torch.export -> (PT2E w8a8) -> XNNPACK partition -> ExecuTorch program."""
 
 from collections import Counter
 from contextlib import nullcontext
@@ -6,14 +6,19 @@ from pathlib import Path
 
 import torch
 
+from edgelight.errors import converter_errors
 from edgelight.shared_weights import keep_shared_weights
-from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError, check_options
+from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError
+from edgelight.targets.executorch import OPTIONS
 
-OPTIONS = {
-    "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
-    "shift": ("depthwise", "slices"),  # the lowered form of shift2d; the first is the measured best (bench/lowering.py)
-    "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
-}
+
+def validate(precision: str, options: dict) -> None:
+    """Option combinations, checked before any work (the pipeline calls this through the record)."""
+    native = options["ops"] == "native"
+    if options["fuse"] == "on" and not native:
+        raise OptionError("executorch option fuse=on needs ops=native (it fuses the native shift kernel into the next 1x1 conv)")
+    if options["shift"] != OPTIONS["shift"][0] and native:
+        raise OptionError(f"executorch option shift={options['shift']} picks a lowered form; it does not apply with ops=native")
 
 
 def _quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list) -> torch.nn.Module:
@@ -28,24 +33,21 @@ def _quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list) 
         raise TargetError(str(e)) from None
 
 
-def _trace(request: LoweringRequest) -> "torch.export.ExportedProgram":
+def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", int]:
+    """The exported program, and how many BatchNorms follow a conv that runs more than once (LruNet's reuse)."""
     from executorch.exir.passes.constant_prop_pass import constant_prop_pass
 
     from edgelight.ops.lowering import lowered
 
-    options = check_options("executorch", OPTIONS, request.options)
+    options = {key: request.options.get(key, values[0]) for key, values in OPTIONS.items()}
     native = options["ops"] == "native"
-    if options["fuse"] == "on" and not native:
-        raise OptionError("executorch option fuse=on needs ops=native (it fuses the native shift kernel into the next 1x1 conv)")
-    if options["shift"] != OPTIONS["shift"][0] and native:
-        raise OptionError(f"executorch option shift={options['shift']} picks a lowered form; it does not apply with ops=native")
     with torch.no_grad(), (nullcontext() if native else lowered(options["shift"])):
         # A BatchNorm after a conv whose weight runs several times (LruNet) must not be folded into it:
         # XNNPACK's fusion pass folds one use's BatchNorm into the shared weight and every other use computes
         # garbage (top-1 agreement 0%); PT2E's fusion leaves the later uses unquantized. Kept apart (a 1x1
         # depthwise conv), the weight stays one tensor, stored once, in fp32 and int8.
-        model, _ = keep_shared_weights(request.model, request.example)
-        if request.precision == "int8":
+        model, reused = keep_shared_weights(request.model, request.example)
+        if request.precision == "w8a8":
             model = _quantize(model, request.example, request.calibration)
         ep = torch.export.export(model, (request.example,))
     if native:
@@ -55,9 +57,9 @@ def _trace(request: LoweringRequest) -> "torch.export.ExportedProgram":
     distinct_cat_inputs(ep)
     # fp32: the shift's one-hot weight is traced as a lift_fresh_copy, so XNNPACK would take the copy and
     # leave the conv on the portable kernel (30x slower); folding constants makes it a plain conv weight.
-    # Not for int8: there the weights are already int8 parameters, and folding would turn their
+    # Not for w8a8: there the weights are already int8 parameters, and folding would turn their
     # dequantize into fp32 constants (a 2.6x larger, slower program).
-    return constant_prop_pass(ep) if request.precision == "fp32" else ep
+    return (constant_prop_pass(ep) if request.precision == "fp32" else ep), reused
 
 
 def distinct_cat_inputs(ep: "torch.export.ExportedProgram") -> int:
@@ -91,11 +93,11 @@ def lower(request: LoweringRequest) -> LoweringReport:
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
-    if request.precision not in ("fp32", "int8"):
-        raise TargetError(f"executorch exports fp32 or int8, not {request.precision}")
-    edge = to_edge_transform_and_lower(_trace(request), partitioner=[XnnpackPartitioner()])
-    info = get_delegation_info(edge.exported_program().graph_module)
-    program = edge.to_executorch()
+    with converter_errors("executorch lowering", TargetError):
+        ep, reused = _trace(request)
+        edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+        info = get_delegation_info(edge.exported_program().graph_module)
+        program = edge.to_executorch()
     Path(request.out_path).write_bytes(program.buffer)
     inventory = inspect_program(request.out_path)
     delegated, portable = info.num_delegated_nodes, info.num_non_delegated_nodes
@@ -103,7 +105,15 @@ def lower(request: LoweringRequest) -> LoweringReport:
     kept = {k: v for k, v in inventory["operators"].items()}
     if kept:
         notes.append("outside the delegate: " + ", ".join(f"{k} x{v}" for k, v in sorted(kept.items())))
-    return LoweringReport(inventory["operators"] | {f"delegate:{k}": v for k, v in inventory["delegates"].items()}, delegated / max(1, delegated + portable), notes)
+    from edgelight.targets.executorch.runner import NATIVE_KERNELS, WEIGHT_CACHE
+
+    requires = [NATIVE_KERNELS] if any(op.startswith("edgelight::") for op in inventory["operators"]) else []
+    # fp32 only: XNNPACK's cache keys a packed weight by name, not by the int8 requantization scales
+    runtime_options = {WEIGHT_CACHE: True} if reused and request.precision == "fp32" else {}
+    if runtime_options:
+        notes.append("reused conv weights: the runner turns on XNNPACK's weights cache so each is packed once per process")
+    inventory_ops = inventory["operators"] | {f"delegate:{k}": v for k, v in inventory["delegates"].items()}
+    return LoweringReport(inventory_ops, delegated / max(1, delegated + portable), notes, requires, runtime_options)
 
 
 def inspect_program(path: Path) -> dict:

@@ -1,26 +1,15 @@
-"""Per-op profiles and static memory read from the artifact, where the runtime offers them.
+"""ExecuTorch's per-op profile and the planned arena read from the program.
 
-- ExecuTorch: the Python runtime writes an ETDump (``enable_etdump=True``) and the devtools
-  Inspector turns it into per-event timings. XNNPACK reports its own ops inside the delegate call,
-  marked ``delegated``. The planned arena is read from the program, not measured.
-- LiteRT: the Python ``Interpreter`` of ai-edge-litert 2.3.0 exposes no op profiler (only the C++
-  ``benchmark_model --enable_op_profiling`` does), so a .tflite record has ``op_profile: null``.
-- Core ML and eager: none here.
-
-The profile runs in the same child as the measurement but after it, on a separately loaded
-program, so tracing never touches the latency or memory figures.
+The Python runtime writes an ETDump (``enable_etdump=True``) and the devtools Inspector turns it into
+per-event timings. XNNPACK reports its own ops inside the delegate call, marked ``delegated``. The
+planned arena is read from the program, not measured. The benchmark child runs the profile after the
+measurement, on a separately loaded program, so tracing never touches the latency or memory figures.
 """
 
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-NO_PROFILE = {
-    "tflite": "the ai-edge-litert Python Interpreter has no op profiler; run benchmark_model --enable_op_profiling for one",
-    "coreml": "Core ML gives no per-op timing through coremltools",
-    "eager": "eager is the reference; use torch.profiler for a per-op view",
-}
 
 
 def planned_arena_bytes(pte: Path) -> int | None:
@@ -33,7 +22,7 @@ def planned_arena_bytes(pte: Path) -> int | None:
     return int(sum(plan.non_const_buffer_sizes[1:])) if plan is not None else None
 
 
-def executorch_op_profile(pte: Path, x: np.ndarray, runs: int) -> list[dict]:
+def op_profile(pte: Path, x: np.ndarray, runs: int) -> list[dict]:
     """Run ``forward`` ``runs`` times with ETDump on and return one row per traced event."""
     import torch
     from executorch.devtools import Inspector
@@ -59,10 +48,3 @@ def executorch_op_profile(pte: Path, x: np.ndarray, runs: int) -> list[dict]:
                 continue
             rows.append({"op": str(ev.name), "mean_ms": float(ev.perf_data.avg), "count": len(ev.perf_data.raw), "delegated": bool(ev.is_delegated_op)})
     return rows
-
-
-def op_profile(runtime: str, path: Path, x: np.ndarray, runs: int) -> tuple[list[dict] | None, str | None]:
-    """(rows, None) or (None, why there is no profile)."""
-    if runtime == "executorch":
-        return executorch_op_profile(path, x, runs), None
-    return None, NO_PROFILE.get(runtime, f"no op profiler for {runtime}")
