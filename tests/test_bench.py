@@ -186,6 +186,10 @@ def test_good_program_has_every_figure(host_run):
     assert r["memory"]["peak_rss_bytes"] >= 0 and r["memory"]["planned_arena_bytes"] > 0
     assert r["accuracy"]["dataset"] == "digits" and r["accuracy"]["samples"] > 100
     assert r["artifact"]["bytes"] == host_run[0]["pte"]["artifact"]["bytes"] > 0 and len(r["artifact"]["sha256"]) == 64
+    # the tiny net's 3x3 conv + fc: (8*3*9 + 8) + (10*8 + 10) = 314 float32 constants, each stored once
+    # (plus a few bytes of alignment or shape constants; a second copy would be 1,256 more)
+    for kind in ("pte", "tflite"):
+        assert 314 * 4 <= host_run[0][kind]["artifact"]["weight_bytes"] < 314 * 4 + 256, (kind, host_run[0][kind]["artifact"])
     assert (r["model"], r["precision"], r["params"], r["macs"]) == ("tiny", "fp32", 170, 14000)
     ops = r["op_profile"]
     assert ops and any(o["delegated"] for o in ops) and all(o["mean_ms"] >= 0 and o["count"] >= 3 for o in ops)
@@ -372,6 +376,21 @@ def test_report_from_small_results_file(tmp_path):
     with Image.open(paths["png"]) as im:
         assert im.size[0] >= 600 and im.size[1] >= 400
     assert pareto_front([(1.0, 0.9), (2.0, 0.95), (3.0, 0.9), (0.5, 0.5)]) == [3, 0, 1]
+    assert "memory" not in paths  # no LruNet records: no memory plot
+
+
+def test_report_plots_memory_against_lrunet_reuses(tmp_path):
+    from edgelight.bench.report import write_report
+
+    base = next(r for r in small_records() if r["status"] == "ok" and r["device"]["kind"] == "host")
+    records = []
+    for reuses, mb in ((1, 4.0), (4, 4.4), (14, 5.1)):
+        r = copy.deepcopy(base)
+        r["model"], r["memory"]["peak_rss_bytes"], r["artifact"]["weight_bytes"] = f"lrunet-{reuses}-1x", int(mb * 2**20), 500_000
+        records.append(validate_record(r))
+    paths = write_report(records, tmp_path)
+    assert paths["memory"].stat().st_size > 1000 and "![peak RSS against LruNet's reuses](memory.png)" in paths["md"].read_text()
+    assert "| 488.3 |" in paths["md"].read_text()  # the weights KB column
 
 
 def test_report_renders_in_headless_chromium(tmp_path):

@@ -87,6 +87,16 @@ def _unavailable(runtime: str) -> str | None:
         return f"the {runtime} runner is not available in this install ({type(e).__name__}: {e})"
 
 
+def _weight_bytes(runtime: str, path: Path) -> int | None:
+    """Distinct constant bytes, read from the file by the runtime's inspector (None where it cannot say)."""
+    inspect = get_runtime(runtime).inspect
+    try:
+        value = inspect(path).get("weights_bytes") if inspect is not None else None
+    except Exception:  # noqa: BLE001 (an unreadable file becomes the record's error when it is run)
+        return None
+    return int(value) if value is not None else None
+
+
 def _fill(record: dict, result: dict, runtime: str, path: Path, dataset: str, warmup: int) -> dict:
     if not result.get("ok"):
         record["error"] = result.get("error") or "unknown failure"
@@ -132,6 +142,7 @@ def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeo
         for path, runtime, meta in items:
             step(f"{meta['model']} [{runtime} {meta['precision']}]")
             record = new_record(meta, runtime, device, threads, path)
+            record["artifact"]["weight_bytes"] = _weight_bytes(runtime, path)
             if meta.get("weights") == "random":
                 record["notes"] = ["random weights (exported without a trained checkpoint): accuracy is chance level"]
             reason = _unavailable(runtime)

@@ -7,11 +7,13 @@ accuracy, params, MACs. The Pareto plot puts p50 latency against accuracy, marke
 import base64
 import html
 import io
+import re
 from pathlib import Path
 
 from edgelight.utils.files import write_atomic
 
-COLUMNS = ("model", "runtime", "precision", "device", "threads", "status", "p50 ms", "mean ± std ms", "p90 / p99 ms", "peak RSS MB", "arena KB", "size KB", "top-1", "params", "MACs", "note")
+COLUMNS = ("model", "runtime", "precision", "device", "threads", "status", "p50 ms", "mean ± std ms", "p90 / p99 ms", "peak RSS MB", "arena KB", "size KB", "weights KB", "top-1", "params", "MACs", "note")
+REUSE = re.compile(r"^lrunet-(\d+)-(\d)x$")  # LruNet's name carries its reuse count: the memory plot's x axis
 MARKERS = {"host": "o", "android": "^", "ios": "s"}
 
 
@@ -49,6 +51,7 @@ def row(r: dict) -> list[str]:
         _num(mem.get("peak_rss_bytes") / 2**20 if mem.get("peak_rss_bytes") is not None else None, "{:.1f}"),
         _num(mem.get("planned_arena_bytes") / 1024 if mem.get("planned_arena_bytes") is not None else None, "{:.1f}"),
         f"{r['artifact']['bytes'] / 1024:.1f}",
+        _num(r["artifact"].get("weight_bytes") / 1024 if r["artifact"].get("weight_bytes") is not None else None, "{:.1f}"),
         _num(acc.get("top1"), "{:.2%}"),
         _count(r.get("params")), _count(r.get("macs")), note,
     ]
@@ -109,6 +112,36 @@ def pareto_png(records: list[dict]) -> bytes:
     return buf.getvalue()
 
 
+def memory_png(records: list[dict]) -> bytes | None:
+    """Peak RSS against LruNet's reuse count, one line per (runtime, precision, device); None without LruNet records."""
+    points: dict = {}
+    for r in records:
+        match = REUSE.match(r["model"])
+        if match and r["status"] == "ok" and (r.get("memory") or {}).get("peak_rss_bytes") is not None:
+            key = (r["runtime"], r["precision"], f"{match.group(2)}x", r["device"]["kind"])
+            points.setdefault(key, []).append((int(match.group(1)), r["memory"]["peak_rss_bytes"] / 2**20))
+    if not any(len(v) > 1 for v in points.values()):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for (runtime, precision, width, kind), pts in sorted(points.items()):
+        pts = sorted(pts)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=_color(runtime), linestyle="-" if precision == "fp32" else "--", label=f"{runtime} {precision} lrunet-N-{width} ({kind})")
+    ax.set_xlabel("LruNet reuses N (lrunet-N-1x)")
+    ax.set_ylabel("peak RSS above baseline (MB)")
+    ax.set_title("Memory against layer reuse: flat when shared weights are packed once")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _context(records: list[dict]) -> list[str]:
     """Lines under the table: what was measured where, with which versions."""
     devices = sorted({f"{r['device'].get('name')} ({r['device'].get('cpu') or r['device'].get('soc') or '?'}, {r['device'].get('os') or '?'})" for r in records})
@@ -118,19 +151,22 @@ def _context(records: list[dict]) -> list[str]:
     return [f"Devices: {'; '.join(devices)}", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), "Latency: steady state after warm-up, one batch of the artifact's input shape; peak RSS is the child process's peak above its pre-load baseline."]
 
 
-def markdown(records: list[dict], png_name: str = "pareto.png") -> str:
+def markdown(records: list[dict], png_name: str = "pareto.png", memory_name: str | None = None) -> str:
     lines = ["# edgelight bench report", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in _sorted(records):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row(r)) + " |")
-    lines += ["", f"![latency vs accuracy]({png_name})", ""] + [f"- {c}" for c in _context(records)]
+    lines += ["", f"![latency vs accuracy]({png_name})", ""]
+    lines += [f"![peak RSS against LruNet's reuses]({memory_name})", ""] if memory_name else []
+    lines += [f"- {c}" for c in _context(records)]
     return "\n".join(lines) + "\n"
 
 
-def html_page(records: list[dict], png: bytes) -> str:
+def html_page(records: list[dict], png: bytes, memory: bytes | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = "\n".join(f'<tr class="rec status-{html.escape(r["status"])}">' + "".join(f"<td>{html.escape(c)}</td>" for c in row(r)) + "</tr>" for r in _sorted(records))
     ctx = "".join(f"<li>{html.escape(c)}</li>" for c in _context(records))
     b64 = base64.b64encode(png).decode()
+    memory_img = f'<img id="memory" alt="peak RSS against LruNet reuses" src="data:image/png;base64,{base64.b64encode(memory).decode()}">' if memory else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edgelight bench report</title>
 <style>
@@ -147,18 +183,22 @@ img {{ max-width: 100%; border: 1px solid #ddd; margin-top: 16px; }}
 {body}
 </tbody></table>
 <img id="pareto" alt="latency vs accuracy Pareto plot" src="data:image/png;base64,{b64}">
+{memory_img}
 <ul>{ctx}</ul>
 </body></html>
 """
 
 
 def write_report(records: list[dict], out_dir) -> dict[str, Path]:
-    """Write report.md, report.html (self-contained) and pareto.png into ``out_dir``."""
+    """Write report.md, report.html (self-contained), pareto.png and (with LruNet records) memory.png into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    png = pareto_png(records)
+    png, memory = pareto_png(records), memory_png(records)
     paths = {"png": out / "pareto.png", "md": out / "report.md", "html": out / "report.html"}
     write_atomic(paths["png"], png)
-    write_atomic(paths["md"], markdown(records).encode())
-    write_atomic(paths["html"], html_page(records, png).encode())
+    if memory is not None:
+        paths["memory"] = out / "memory.png"
+        write_atomic(paths["memory"], memory)
+    write_atomic(paths["md"], markdown(records, memory_name="memory.png" if memory else None).encode())
+    write_atomic(paths["html"], html_page(records, png, memory).encode())
     return paths

@@ -34,7 +34,11 @@ def bench_command(
             acc = r.get("accuracy")
             figures = f"p50 {lat['p50']:.3f} ms (p90 {lat['p90']:.3f}, mean {lat['mean']:.3f} ± {lat['std']:.3f})" if lat else r.get("error") or ""
             top1 = f", top-1 {acc['top1']:.2%}" if acc else ""
-            echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<5} {r['status']:<12} {figures}{top1}")
+            mem = (r.get("memory") or {}).get("peak_rss_bytes")
+            weights = r["artifact"].get("weight_bytes")
+            size = f", {r['artifact']['bytes'] / 1024:.0f} KB file" + (f" ({weights / 1024:.0f} KB weights)" if weights is not None else "")
+            size += f", peak RSS {mem / 2**20:.1f} MB" if mem is not None else ""
+            echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<5} {r['status']:<12} {figures}{top1}{size}")
         if json_out:
             echo(f"results: {json_out}")
         if report:

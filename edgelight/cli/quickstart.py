@@ -14,16 +14,17 @@ def quickstart_command(
     jobs: Annotated[int | None, typer.Option(help="exports run side by side (default: one per core, at most 4)")] = None,
 ) -> None:
     """The main job on the built-in digits checkpoints: export to every target, verify, benchmark, report."""
-    from edgelight.bench.report import row
+    from edgelight.bench.report import COLUMNS, row
     from edgelight.quickstart import quickstart
 
     with user_errors():
         result = quickstart(out, runs=runs, threads=threads, progress=progress, say=echo, jobs=jobs)
     echo("")
-    echo(f"{'model':<24} {'runtime':<10} {'prec':<5} {'p50 ms':>8} {'top-1':>7}  size KB")
+    shown = ("p50 ms", "top-1", "size KB", "weights KB", "peak RSS MB")
+    echo(f"{'model':<24} {'runtime':<10} {'prec':<5} " + " ".join(f"{c:>11}" for c in shown))
     for r in result.records:
-        cells = row(r)
-        echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<5} {cells[6]:>8} {cells[12]:>7}  {cells[11]}" + (f"  ({r['status']})" if r["status"] != "ok" else ""))
+        cells = dict(zip(COLUMNS, row(r)))
+        echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<5} " + " ".join(f"{cells[c]:>11}" for c in shown) + (f"  ({r['status']})" if r["status"] != "ok" else ""))
     for failure in result.failures:
         echo(f"failed: {failure}")
     echo(f"results: {out / 'results.json'}")

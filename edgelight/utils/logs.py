@@ -1,6 +1,7 @@
 """Keeping the runtimes' chatter out of the user's terminal, and quoting it when something fails."""
 
 import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -32,10 +33,18 @@ def native_log():
         try:
             yield lines
         finally:
+            _flush_c_streams()  # a library's buffered stderr (LiteRT's logger) must land in the sink, not later
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
             lines.extend(ln.strip() for ln in sink.read().decode(errors="replace").splitlines() if ln.strip())
+
+
+def _flush_c_streams() -> None:
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def quote_errors(lines: list[str], limit: int = 2) -> str:
