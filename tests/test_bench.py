@@ -439,3 +439,24 @@ def test_shared_weights_are_packed_once_at_run_time(runtime, exported, random_ch
         assert result["ok"], result
         peaks[model] = result["peak_rss_bytes"] / 2**20
     assert peaks["lrunet-4-1x"] - peaks["lrunet-1-1x"] < 2.0, peaks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["executorch", "tflite"])
+def test_the_weights_cache_computes_what_a_copy_per_use_computes(runtime, exported, random_checkpoints):
+    """The runtime option changes how weights are packed, not the outputs (export verifies without it)."""
+    from edgelight.data import load_digits, normalize
+    from edgelight.targets import get_runtime
+
+    artifact = exported(str(random_checkpoints("lrunet-4-1x")), runtime, "fp32").artifact
+    d = load_digits()
+    x = normalize(d.test_x[:8], d.mean, d.std).numpy()
+    outs = []
+    for cache in (False, True):
+        runner = get_runtime(runtime).make_runner()
+        runner.load(artifact, 1, {"requires": [], "runtime_options": {"xnnpack_weight_cache": cache}})
+        try:
+            outs.append(np.concatenate([runner.run(x[i : i + 1]) for i in range(len(x))]))
+        finally:
+            runner.close()
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)

@@ -33,7 +33,10 @@ def native_log():
         try:
             yield lines
         finally:
-            _flush_c_streams()  # a library's buffered stderr (LiteRT's logger) must land in the sink, not later
+            # what a library left buffered (C stdio, or Python's sys.stderr that pybind11 redirects into: LiteRT's
+            # logger) must land in the sink, not in the terminal later
+            sys.stderr.flush()
+            _flush_c_streams()
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)

@@ -1,6 +1,5 @@
 """Run a .tflite with the LiteRT interpreter (XNNPACK is its default CPU delegate), and read one back."""
 
-import atexit
 import gc
 import hashlib
 from collections import Counter
@@ -77,29 +76,20 @@ def xnnpack_partitions(path: Path) -> int:
 WEIGHT_CACHE = "xnnpack_weight_cache"  # a sidecar runtime option: pack each shared weight once (fp32 programs)
 
 
-_ENVIRONMENT = []  # LiteRT's environment (it loads libLiteRt.so), made once per process
+_PREPARED = []  # the benchmark child's LiteRT environment, made before its memory baseline (prepare)
 
 
-def _environment():
-    if not _ENVIRONMENT:
-        from ai_edge_litert.compiled_model import _create_default_environment
+def _new_environment():
+    from ai_edge_litert.compiled_model import _create_default_environment
 
-        with native_log():
-            _ENVIRONMENT.append(_create_default_environment())
-        atexit.register(_release_environment)
-    return _ENVIRONMENT[0]
-
-
-def _release_environment() -> None:
-    with native_log():  # its accelerators say goodbye on stderr ("INFO: DestroyAccelerator ...")
-        _ENVIRONMENT.clear()
-        gc.collect()
+    return _create_default_environment()
 
 
 def prepare(hints: dict) -> None:
     """Load LiteRT's CompiledModel runtime (libLiteRt.so) before the memory baseline when the cache path is used."""
-    if hints.get("runtime_options", {}).get(WEIGHT_CACHE):
-        _environment()
+    if hints.get("runtime_options", {}).get(WEIGHT_CACHE) and not _PREPARED:
+        with native_log():
+            _PREPARED.append(_new_environment())
 
 
 class _CompiledModel:
@@ -115,7 +105,8 @@ class _CompiledModel:
 
         cpu = CpuOptions(num_threads=threads or 0, xnnpack_weight_cache_path=":memory")
         options = Options(hardware_accelerators=HardwareAccelerator.CPU, cpu_options=cpu)
-        self.model = CompiledModel.from_file(str(path), environment=_environment(), options=options)
+        self.environment = _PREPARED[0] if _PREPARED else _new_environment()  # elsewhere (export, tests): its own, freed on close
+        self.model = CompiledModel.from_file(str(path), environment=self.environment, options=options)
         self.inputs, self.outputs = self.model.create_input_buffers(0), self.model.create_output_buffers(0)
         self.out_elements = out_elements
 
@@ -180,5 +171,8 @@ class TFLiteRunner:
     def close(self) -> None:
         self.interpreter = None
         if self.compiled is not None:
-            self.compiled.model.close()
+            with native_log():  # LiteRT's accelerators log their teardown ("INFO: DestroyAccelerator ...")
+                self.compiled.model.close()
+                self.compiled = None
+                gc.collect()
         self.compiled = None
