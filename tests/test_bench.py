@@ -460,3 +460,13 @@ def test_the_weights_cache_computes_what_a_copy_per_use_computes(runtime, export
         finally:
             runner.close()
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, precision", [("m.tflite", "w8a8"), ("m.pte", "w8a8"), ("m.mlpackage", "w8")])
+def test_a_version_1_sidecar_is_read_with_todays_precision_names(tmp_path, name, precision):
+    from edgelight.bench.inputs import artifact_meta
+
+    artifact = tmp_path / name
+    artifact.write_bytes(b"x")
+    (tmp_path / f"{name}.json").write_text(json.dumps({**SIDE, "precision": "int8"}))  # no sidecar_version: version 1
+    assert artifact_meta(artifact)["precision"] == precision

@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+from edgelight.artifacts import sidecar_path
 from edgelight.errors import UsageError
 
 MANIFEST_NAME = "manifest.json"
@@ -76,7 +77,7 @@ def bundle(artifacts: list[Path], app: str, app_dir: Path | None = None) -> list
         target = dest / entry["file"]
         _copy(source, target)
         sidecar_target = dest / (entry["file"] + ".json")
-        shutil.copyfile(_sidecar_path(source), sidecar_target)
+        shutil.copyfile(sidecar_path(source), sidecar_target)
         written += [target, sidecar_target]
 
     manifest_path = dest / MANIFEST_NAME
@@ -94,10 +95,6 @@ def _check_app(app: str) -> None:
         raise BundleError(f"unknown app '{app}': choose android or ios")
 
 
-def _sidecar_path(artifact: Path) -> Path:
-    return artifact.with_name(artifact.name + ".json")
-
-
 def _checked_entry(artifact: Path, app: str) -> dict:
     from edgelight.targets import suffixes
 
@@ -110,7 +107,7 @@ def _checked_entry(artifact: Path, app: str) -> dict:
     is_package = suffix == ".mlpackage"
     if not (artifact.is_dir() if is_package else artifact.is_file()):
         raise BundleError(f"artifact not found: {artifact}")
-    sidecar = _sidecar_path(artifact)
+    sidecar = sidecar_path(artifact)
     if not sidecar.is_file():
         raise BundleError(f"{artifact}: missing sidecar {sidecar.name} (export writes it next to the artifact)")
     try:

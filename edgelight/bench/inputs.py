@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgelight.artifacts import current_precision, sidecar_path
 from edgelight.checkpoint import CONFIG, WEIGHTS
 from edgelight.errors import UsageError
+from edgelight.targets import suffixes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -29,10 +31,6 @@ def resolve_artifact(path) -> Path:
     if path.is_dir() and path.suffix != ".mlpackage" and (path / WEIGHTS).is_file():
         return path / WEIGHTS
     return path
-
-
-def sidecar_path(artifact: Path) -> Path:
-    return artifact.with_name(artifact.name + ".json")
 
 
 def _checkpoint_meta(weights: Path) -> dict:
@@ -70,7 +68,8 @@ def artifact_meta(artifact: Path) -> dict:
             raise UsageError(f"input_shape must be [N,C,H,W], got {shape}")
         return {
             "model": str(meta["model"]),
-            "precision": str(meta["precision"]),
+            # a version 1 sidecar says int8: today's name depends on the runtime (w8 on Core ML, w8a8 elsewhere)
+            "precision": current_precision(suffixes().get(artifact.suffix, ""), str(meta["precision"])),
             "input_shape": shape,
             "mean": [float(v) for v in meta.get("mean", [0.0] * shape[1])],
             "std": [float(v) for v in meta.get("std", [1.0] * shape[1])],
