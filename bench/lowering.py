@@ -5,7 +5,7 @@
 
 Variants (batch 1, 3x32x32 digits test image, weights: the built-in digits checkpoints; resnet-20 has none
 and gets random weights with trained-like BatchNorm statistics, only its latency is compared):
-- ours:  ``edgelight.export.export_model`` (the product path, verified on the digits test split)
+- ours:  ``edgelight.pipeline.export_model`` (the product path, verified on the digits test split)
 - native (ExecuTorch, shiftresnet-20-e3): ``--option ops=native``, the shift as edgelight's custom op on its
          C++ kernels, XNNPACK for the rest (what decides the target's default between kernels and lowering)
 - naive: the model written the usual way -- shift as zero pad + 9 strided slices + cat, channel shuffle as
@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgelight.checkpoint import builtin_checkpoint_dir, load_checkpoint  # noqa: E402
-from edgelight.export import calibration_batches, export_model  # noqa: E402
 from edgelight.ops._library import ACTIVE_LOWERING  # noqa: E402
 from edgelight.ops.lowering import shift2d_slices  # noqa: E402
+from edgelight.pipeline import calibration_batches, export_model  # noqa: E402
 from edgelight.targets import get_target  # noqa: E402
 from edgelight.testing import random_checkpoint  # noqa: E402
 

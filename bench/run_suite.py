@@ -1,7 +1,7 @@
 """Export a suite's models x targets x precisions and benchmark them: ``python bench/run_suite.py NAME``.
 
 Writes bench/results/NAME.json (records + the command) and bench/results/NAME/ (report.md,
-report.html, pareto.png). Artifacts are exported with ``edgelight.export.export_model`` into
+report.html, pareto.png). Artifacts are exported with ``edgelight.pipeline.export_model`` into
 bench/artifacts/NAME/ (not committed). A cell that fails to export is reported and skipped; a
 cell that cannot run here (Core ML off macOS) becomes a 'not_runnable' record.
 """
@@ -20,7 +20,7 @@ from suites import SUITES  # noqa: E402
 
 def export_cells(name: str, suite) -> list[Path]:
     from edgelight.checkpoint import builtin_checkpoint_dir
-    from edgelight.export import export_model
+    from edgelight.pipeline import export_model
 
     artifacts = []
     for model in suite.models:

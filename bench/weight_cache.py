@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parent))
 from edgelight.artifacts import runner_hints  # noqa: E402
 from edgelight.bench import inputs  # noqa: E402
 from edgelight.bench.child import run_isolated  # noqa: E402
-from edgelight.export import export_model  # noqa: E402
+from edgelight.pipeline import export_model  # noqa: E402
 from edgelight.utils.files import write_json  # noqa: E402
 
 RUNTIMES = ("executorch", "tflite")

@@ -20,4 +20,12 @@ def list_models(pattern: str = "*") -> list[str]:
     return _list(pattern)
 
 
-__all__ = ["__version__", "create_model", "list_models"]
+def export(model, example_input, target: str, **kwargs):
+    """Export your own eval-mode ``nn.Module`` (see ``edgelight.pipeline.export`` for the arguments): lowered,
+    verified by the target's runtime, written atomically with its sidecar; returns the ``ExportResult``."""
+    from edgelight.pipeline import export as _export
+
+    return _export(model, example_input, target, **kwargs)
+
+
+__all__ = ["__version__", "create_model", "export", "list_models"]

@@ -28,9 +28,20 @@ class Preprocessing:
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     dataset: str = "digits"
+    # where the data came from (edgelight.data: {"kind": "builtin" | "files" | "folder", ...}); export calibrates
+    # and verifies on it by default. None: not recorded (random weights, or a user module without data)
+    data: dict | None = None
+    resize: str | None = None  # how images of another size were fitted (edgelight.data.RESIZE for image folders)
 
     def to_dict(self) -> dict:
-        return {"input_size": list(self.input_size), "mean": list(self.mean), "std": list(self.std), "dataset": self.dataset}
+        d = {"input_size": list(self.input_size), "mean": list(self.mean), "std": list(self.std), "dataset": self.dataset}
+        return {**d, "data": self.data, "resize": self.resize} if self.data is not None else d
+
+    def data_source(self) -> dict | None:
+        """The recorded source; a checkpoint from before sources were recorded names only its data set."""
+        if self.data is not None:
+            return self.data
+        return {"kind": "builtin", "name": "digits"} if self.dataset == "digits" else {"kind": "files", "name": self.dataset}
 
 
 @dataclass
@@ -43,7 +54,7 @@ class Checkpoint:
     classes: list[str]
     preprocessing: Preprocessing
     metrics: dict = field(default_factory=dict)
-    source: str = "random"  # "random", "builtin" or the checkpoint directory
+    source: str = "random"  # "random", "builtin", "user" (an nn.Module handed to edgelight.export) or the checkpoint directory
 
 
 def save_checkpoint(out_dir: Path, ckpt: Checkpoint) -> None:
@@ -79,6 +90,12 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+def _source(data) -> dict | None:
+    if data is not None and not (isinstance(data, dict) and data.get("kind") in ("builtin", "files", "folder")):
+        raise TypeError("preprocessing.data must be an object with kind builtin, files or folder")
+    return data
+
+
 def load_checkpoint(ckpt_dir: Path) -> Checkpoint:
     """Rebuild the model from config.json and load its safetensors weights (strict)."""
     from safetensors import SafetensorError
@@ -93,7 +110,7 @@ def load_checkpoint(ckpt_dir: Path) -> Checkpoint:
     try:
         name, args = config["model"], dict(config.get("model_args", {}))
         pre = config.get("preprocessing", {})
-        preprocessing = Preprocessing(tuple(pre["input_size"]), tuple(pre["mean"]), tuple(pre["std"]), pre.get("dataset", "?"))
+        preprocessing = Preprocessing(tuple(pre["input_size"]), tuple(pre["mean"]), tuple(pre["std"]), pre.get("dataset", "?"), _source(pre.get("data")), pre.get("resize"))
         classes = list(config.get("classes") or [str(i) for i in range(args.get("num_classes", 10))])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"'{ckpt_dir / CONFIG}' lacks a required field ({e})") from None

@@ -67,7 +67,7 @@ def _quiet_worker() -> None:
 
 def _export_all(tasks: list[tuple], jobs: int, say: Callable[[str], None]):
     """Yield (task index, ExportResult or the exception) as each export finishes; jobs=1 runs in this process."""
-    from edgelight.export import export_model
+    from edgelight.pipeline import export_model
 
     if jobs == 1:
         for i, args in enumerate(tasks):

@@ -35,3 +35,25 @@ def random_checkpoint(name: str, out_dir: Path, seed: int = 0, size: int = 32, *
     model = trained_like_batchnorm(create_model(name, **model_args), seed)
     save_checkpoint(out_dir, Checkpoint(model, name, dict(model.model_args), [str(i) for i in range(10)], Preprocessing((3, size, size))))
     return Path(out_dir)
+
+
+def write_digit_folder(root: Path, per_class: int | None = None, layout: str = "classes", size: int = 16) -> Path:
+    """scikit-learn's digits written out as PNG files in class folders (real images for the folder reader):
+    ``layout`` "classes" gives ROOT/<digit>/*.png, "split" gives ROOT/train/<digit>/ + ROOT/test/<digit>/ (every 5th to test)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    counts: dict[int, int] = {}
+    for i, (image, label) in enumerate(zip(bunch.images, bunch.target)):
+        k = int(label)
+        if per_class is not None and counts.get(k, 0) >= per_class:
+            continue
+        counts[k] = counts.get(k, 0) + 1
+        part = ("test" if counts[k] % 5 == 0 else "train") if layout == "split" else ""
+        folder = Path(root) / part / str(k)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (image / 16.0 * 255).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").resize((size, size), Image.BILINEAR).save(folder / f"{i:04d}.png")
+    return Path(root)

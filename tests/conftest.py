@@ -47,7 +47,7 @@ def exported(tmp_path_factory):
     export (determinism, failures) call ``export_model`` themselves.
     """
     from edgelight.checkpoint import builtin_checkpoint_dir
-    from edgelight.export import ExportResult, export_model
+    from edgelight.pipeline import ExportResult, export_model
 
     root = _shared_root(tmp_path_factory)
     cache: dict[str, ExportResult] = {}
@@ -89,6 +89,32 @@ def random_checkpoints(tmp_path_factory):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def digit_folder(tmp_path_factory) -> Path:
+    """The digits as PNG files in class folders (ROOT/<digit>/*.png, 16x16), written once per run."""
+    from edgelight.testing import write_digit_folder
+
+    root = _shared_root(tmp_path_factory)
+    with _Lock(root / "digit-folder.lock"):
+        if not (root / "digit-folder" / "9").is_dir():
+            write_digit_folder(root / "digit-folder.tmp")
+            (root / "digit-folder.tmp").rename(root / "digit-folder")
+    return root / "digit-folder"
+
+
+@pytest.fixture(scope="session")
+def folder_checkpoint(tmp_path_factory, digit_folder) -> Path:
+    """shiftresnet-20-e1 trained 4 epochs at 16x16 on ``digit_folder`` (about 93% test accuracy), once per run."""
+    from edgelight.train import train
+
+    root = _shared_root(tmp_path_factory)
+    with _Lock(root / "folder-ckpt.lock"):
+        if not (root / "folder-ckpt" / "metrics.json").is_file():
+            train("shiftresnet-20-e1", str(digit_folder), epochs=4, recipe="digits", size=16, out=root / "folder-ckpt.tmp", progress=False)
+            (root / "folder-ckpt.tmp").rename(root / "folder-ckpt")
+    return root / "folder-ckpt"
 
 
 @pytest.fixture(scope="module")

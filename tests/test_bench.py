@@ -146,6 +146,15 @@ def artifacts(tmp_path_factory):
         nan_model.fc.weight.fill_(float("nan"))
     paths["nan"] = tflite(nan_model, "nan.tflite")
 
+    # made elsewhere: no sidecar (its input shape is read from the file), cut short without one, changed after export
+    paths["foreign"] = d / "foreign.tflite"
+    paths["foreign"].write_bytes(paths["tflite"].read_bytes())
+    paths["foreign_cut"] = d / "foreign_cut.tflite"
+    paths["foreign_cut"].write_bytes(paths["tflite"].read_bytes()[:100])
+    paths["changed"] = d / "changed.tflite"
+    paths["changed"].write_bytes(paths["tflite"].read_bytes())
+    (d / "changed.tflite.json").write_text(json.dumps({**SIDE, "bytes": paths["tflite"].stat().st_size + 1}))
+
     mlpackage = d / "tiny.mlpackage"
     (mlpackage / "Data").mkdir(parents=True)
     (mlpackage / "Manifest.json").write_text("{}")
@@ -165,7 +174,7 @@ def host_run(artifacts, tmp_path_factory):
     from edgelight.bench.harness import run_bench
 
     out = tmp_path_factory.mktemp("bench_out")
-    order = ["pte", "truncated", "wrong_shape", "nan", "tflite", "coreml", "eager"]
+    order = ["pte", "truncated", "wrong_shape", "nan", "tflite", "foreign", "foreign_cut", "changed", "coreml", "eager"]
     records = run_bench([artifacts[k] for k in order], threads=1, runs=3, warmup=1, json_out=out / "results.json", report_dir=out / "report", progress=False, timeout=300)
     return dict(zip(order, records)), out
 
@@ -184,7 +193,8 @@ def test_good_program_has_every_figure(host_run):
     lat = r["latency_ms"]
     assert lat["runs"] == 3 and lat["warmup"] == 1 and lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     assert r["memory"]["peak_rss_bytes"] >= 0 and r["memory"]["planned_arena_bytes"] > 0
-    assert r["accuracy"]["dataset"] == "digits" and r["accuracy"]["samples"] > 100
+    assert r["accuracy"]["dataset"] == "digits-test" and r["accuracy"]["samples"] > 100  # a version 2 sidecar: verified on digits
+    assert r["artifact"]["sidecar"] == "matches"
     assert r["artifact"]["bytes"] == host_run[0]["pte"]["artifact"]["bytes"] > 0 and len(r["artifact"]["sha256"]) == 64
     # the tiny net's 3x3 conv + fc: (8*3*9 + 8) + (10*8 + 10) = 314 float32 constants, each stored once
     # (plus a few bytes of alignment or shape constants; a second copy would be 1,256 more)
@@ -202,6 +212,42 @@ def test_broken_artifacts_become_error_records(host_run):
     assert "load failed" in r["error"] or "crashed" in r["error"], r["error"]
     wrong = by_name["wrong_shape"]
     assert wrong["status"] == "error" and "inference failed" in wrong["error"], wrong["error"]
+
+
+def test_an_artifact_without_a_sidecar_is_measured_from_the_file(host_run):
+    r = host_run[0]["foreign"]
+    assert r["status"] == "ok" and r["model"] == "foreign" and r["precision"] == "unknown" and r["artifact"]["sidecar"] == "missing"
+    assert r["latency_ms"]["p50"] > 0 and r["memory"]["peak_rss_bytes"] >= 0 and r["accuracy"] is None
+    assert any("no sidecar: latency and memory on random inputs" in n for n in r["notes"])
+
+
+def test_a_truncated_file_without_a_sidecar_is_one_failed_record_and_the_run_goes_on(host_run):
+    r = host_run[0]["foreign_cut"]
+    assert r["status"] == "error" and "cannot read the artifact" in r["error"] and r["latency_ms"] is None
+    assert host_run[0]["changed"]["status"] == "ok"  # the records after it were measured
+
+
+def test_a_sidecar_that_does_not_match_its_file_is_flagged(host_run):
+    r = host_run[0]["changed"]
+    assert r["artifact"]["sidecar"] == "mismatch" and any("but its sidecar says" in n for n in r["notes"])
+
+
+def test_rounds_interleave_the_artifacts_and_report_the_median_of_round_medians(artifacts, tmp_path):
+    from edgelight.bench.harness import run_bench
+
+    records = run_bench([artifacts["tflite"], artifacts["foreign"]], threads=1, runs=4, warmup=1, rounds=2, progress=False, json_out=tmp_path / "r.json", profile=False)
+    for r in records:
+        lat = r["latency_ms"]
+        assert len(lat["rounds"]) == 2 and lat["p50"] == pytest.approx(float(np.median(lat["rounds"]))) and lat["runs"] == 8
+        validate_record(r)
+    assert [r["model"] for r in read_results(tmp_path / "r.json")] == ["tiny", "foreign"]
+
+
+def test_an_artifact_without_a_sidecar_gets_accuracy_from_mean_std_and_data(artifacts, digit_folder, tmp_path):
+    from edgelight.bench.harness import run_bench
+
+    (r,) = run_bench([artifacts["foreign"]], threads=1, runs=2, warmup=0, dataset=str(digit_folder), mean=(0.1,) * 3, std=(0.3,) * 3, progress=False, profile=False)
+    assert r["accuracy"]["dataset"] == "digit-folder-test" and r["accuracy"]["samples"] == 359
 
 
 def test_nan_outputs_are_flagged(host_run):
@@ -240,15 +286,16 @@ def test_image_folder_dataset(tmp_path):
 
     for label in ("0", "1"):
         (tmp_path / label).mkdir()
-        for i in range(3):
+        for i in range(5):
             Image.new("RGB", (20, 20), (i * 40, 100, 200)).save(tmp_path / label / f"{i}.png")
-    name, x, y = eval_set(str(tmp_path), {**SIDE, "labels": ["0", "1"]})
-    assert x.shape == (6, 3, 8, 8) and x.dtype == np.float32 and list(y) == [0, 0, 0, 1, 1, 1]
+    data = eval_set(str(tmp_path), {**SIDE, "labels": ["0", "1"]})
+    assert data.name == f"{tmp_path.name}-test" and data.x.shape == (2, 3, 8, 8) and data.x.dtype == np.float32 and sorted(data.y) == [0, 1]
 
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["missing.pte"], "does not exist"), (["{pte}", "--device", "watch"], "unknown device"), (["{pte}", "--runs", "1"], "at least 2"), (["{pte}", "--device", "android", "--dataset", "nowhere"], "--dataset"),
+    [(["missing.pte"], "does not exist"), (["{pte}", "--device", "watch"], "unknown device"), (["{pte}", "--runs", "1"], "at least 2"), (["{pte}", "--device", "android", "--dataset", "nowhere"], "is neither digits"), (["{pte}", "--rounds", "0"], "--rounds must be at least 1"),
+     (["{pte}", "--mean", "0.5,0.5,0.5"], "give --mean and --std together"),
      # output paths are checked before anything is measured
      (["{pte}", "--json", "{folder}"], "is a folder"), (["{pte}", "--report", "{pte}"], "is a file"),
      (["{pte}", "--json", "{pte}/results.json"], "cannot write to")],
@@ -470,3 +517,23 @@ def test_a_version_1_sidecar_is_read_with_todays_precision_names(tmp_path, name,
     artifact.write_bytes(b"x")
     (tmp_path / f"{name}.json").write_text(json.dumps({**SIDE, "precision": "int8"}))  # no sidecar_version: version 1
     assert artifact_meta(artifact)["precision"] == precision
+
+
+def test_the_sidecar_is_checked_at_write_and_by_its_one_reader(tmp_path):
+    from edgelight.artifacts import SidecarError, read_sidecar, write_sidecar
+    from edgelight.bench.inputs import artifact_meta
+
+    artifact = tmp_path / "m.pte"
+    artifact.write_bytes(b"x")
+    with pytest.raises(SidecarError, match="invalid sidecar at input_shape"):
+        write_sidecar(artifact, {**SIDE, "input_shape": [1, 3, 8]})
+    assert not (tmp_path / "m.pte.json").exists()
+    with pytest.raises(SidecarError, match=r"std must hold 3 numbers"):
+        write_sidecar(artifact, {**SIDE, "std": [0.3]})
+    write_sidecar(artifact, SIDE)
+    assert read_sidecar(artifact)["sidecar_version"] == 3 and read_sidecar(tmp_path / "other.pte") is None
+    (tmp_path / "m.pte.json").write_text("{not json")
+    with pytest.raises(SidecarError, match="not valid JSON"):
+        read_sidecar(artifact)
+    meta = artifact_meta(artifact)  # the bench measures it anyway, as an artifact without a sidecar, and says why
+    assert meta["sidecar"] == "unreadable" and "not valid JSON" in meta["sidecar_error"] and meta["input_shape"] is None

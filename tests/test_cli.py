@@ -41,6 +41,27 @@ def test_models_lists_names_params_and_macs():
     assert "0.99" in row  # the built-in digits checkpoint's accuracy
 
 
+def test_models_and_targets_print_full_names_at_any_width_and_as_json():
+    from typer.testing import CliRunner
+
+    from edgelight.cli import app
+    from edgelight.models import list_models
+
+    cli = CliRunner()
+    narrow = cli.invoke(app, ["models", "mobilenetv2-cifar-*", "--no-macs"], env={"COLUMNS": "40"})  # piped, as into `| cat`
+    assert narrow.exit_code == 0 and "…" not in narrow.output, narrow.output
+    for name in list_models("mobilenetv2-cifar-*"):
+        assert f" {name} " in narrow.output
+    listed = json.loads(cli.invoke(app, ["models", "shiftresnet-20-e3", "--json"]).output)
+    assert listed == [{"name": "shiftresnet-20-e3", "family": "shiftresnet", "params": 95642, "macs": listed[0]["macs"], "input_shape": [3, 32, 32], "builtin_accuracy": listed[0]["builtin_accuracy"]}]
+    assert listed[0]["macs"] > 16e6 and listed[0]["builtin_accuracy"] > 0.98
+    targets = json.loads(cli.invoke(app, ["targets", "--json"]).output)
+    assert [t["target"] for t in targets] == ["executorch", "tflite", "coreml", "onnx"]
+    assert all(t["default_precision"] in t["precisions"] and isinstance(t["runs_here"], bool) for t in targets)
+    table = cli.invoke(app, ["targets"], env={"COLUMNS": "60"}).output
+    assert "executorch" in table and "shift=depthwise|slices" in table and "…" not in table
+
+
 def test_models_with_no_match_is_a_usage_error():
     proc = run("models", "vgg-*")
     assert proc.returncode == 2 and "no model matches 'vgg-*'" in one_error_line(proc)
@@ -97,7 +118,7 @@ def test_eval_of_a_built_in_checkpoint_reproduces_its_accuracy():
 @pytest.mark.slow
 def test_train_then_eval_then_export_a_fresh_checkpoint(tmp_path):
     ckpt = tmp_path / "runs" / "resnet-20"  # the default --out
-    trained = run("train", "resnet-20", "--epochs", "1", "--no-progress", cwd=tmp_path)
+    trained = run("train", "resnet-20", "--epochs", "1", "--size", "16", "--no-progress", cwd=tmp_path)  # 16x16: the flow, not the accuracy
     assert trained.returncode == 0, trained.stderr
     assert "checkpoint written to runs/resnet-20" in trained.stdout
     metrics = json.loads(trained.stdout.splitlines()[0])

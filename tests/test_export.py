@@ -1,4 +1,4 @@
-"""The export pipeline over registry x target x precision, through edgelight.export.export_model.
+"""The export pipeline over registry x target x precision, through edgelight.pipeline.export_model.
 
 Each cell is a real export: lowering, the target's own runtime on the digits test split (Core ML off
 macOS: the package read back), atomic publication and the sidecar. Cells known to fail sit in a strict
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from edgelight.checkpoint import Checkpoint, Preprocessing, builtin_checkpoint_dir, save_checkpoint
-from edgelight.export import VerificationError, export_model
 from edgelight.models import create_model, get_spec
+from edgelight.pipeline import VerificationError, export_model
 from edgelight.targets import TARGET_NAMES, get_target
 
 # trained on digits, so accuracy is checked: through every target x precision (the one full matrix of a
@@ -185,7 +185,7 @@ def test_an_interrupted_lowering_leaves_nothing(target, error, tmp_path, monkeyp
     """Ctrl-C (or a crash) after the target wrote half a file: no artifact, no temporary, no sidecar, no new folder."""
     import dataclasses
 
-    import edgelight.export as pipeline
+    import edgelight.pipeline as pipeline
 
     def half_written(request):
         path = Path(request.out_path)
@@ -205,7 +205,7 @@ def test_an_interrupted_lowering_leaves_nothing(target, error, tmp_path, monkeyp
 
 
 def test_a_failed_verification_publishes_nothing(tmp_path, monkeypatch):
-    import edgelight.export as pipeline
+    import edgelight.pipeline as pipeline
 
     monkeypatch.setitem(pipeline.THRESHOLDS, "fp32", (1.01, 1e-3))  # no artifact can agree on 101% of top-1
     with pytest.raises(VerificationError, match="top-1 agreement"):
@@ -214,7 +214,7 @@ def test_a_failed_verification_publishes_nothing(tmp_path, monkeypatch):
 
 
 def test_a_published_artifact_survives_a_failed_re_export(tmp_path, monkeypatch):
-    import edgelight.export as pipeline
+    import edgelight.pipeline as pipeline
 
     first = export_model("shiftresnet-20-e3", "executorch", "fp32", out=tmp_path, verify_artifact=False)
     data = first.artifact.read_bytes()
@@ -284,8 +284,8 @@ def test_bad_inputs_on_disk_are_one_line_and_leave_nothing(tmp_path, mismatched_
     np.save(work / "nan" / "a.npy", np.full((4, 3, 32, 32), np.nan, dtype=np.float32))
     cases = [
         ([str(mismatched_checkpoint), "--target", "tflite"], "the weights do not match lrunet-4-1x"),
-        (["shiftresnet-20-e3", "--target", "executorch", "--precision", "int8", "--calib", "empty"], "holds no .npy arrays or .png/.jpg images"),
-        (["shiftresnet-20-e3", "--target", "executorch", "--precision", "int8", "--calib", "missing"], "--calib must be 'digits' or a folder"),
+        (["shiftresnet-20-e3", "--target", "executorch", "--precision", "int8", "--calib", "empty"], "holds no .npy arrays, images (.png, .jpg"),
+        (["shiftresnet-20-e3", "--target", "executorch", "--precision", "int8", "--calib", "missing"], "data 'missing' is neither digits, NAME:DIR"),
         (["shiftresnet-20-e3", "--target", "executorch", "--out", "a_file/sub/m.pte"], "cannot write to"),
         (["shiftresnet-20-e3", "--target", "tflite", "--precision", "int8", "--calib", "objects"], "is not a plain numeric array"),
         (["shiftresnet-20-e3", "--target", "tflite", "--precision", "int8", "--calib", "nan"], "holds NaN or infinite values"),
@@ -331,7 +331,7 @@ def test_a_model_without_a_checkpoint_exports_random_weights_with_a_warning(tmp_
 def test_default_names_keep_variants_apart():
     """Non-default options, batch and size go into the default file name, so a variant never overwrites another."""
     from edgelight.checkpoint import resolve
-    from edgelight.export import default_name
+    from edgelight.pipeline import default_name
 
     ckpt, tflite = resolve("shiftresnet-20-e3"), get_target("tflite")
     defaults = tflite.check_options({})

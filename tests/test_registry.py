@@ -46,10 +46,18 @@ def test_every_folder_is_registered_and_every_record_names_its_folder():
 def test_the_schemas_enums_are_the_registry():
     precisions = list(PRECISIONS)
     assert _enum("bench_record.schema.json", "properties", "runtime") == list(REGISTRY)
-    assert _enum("bench_record.schema.json", "properties", "precision") == precisions
+    assert _enum("bench_record.schema.json", "properties", "precision") == [*precisions, "unknown"]  # unknown: an artifact without a sidecar
     plan_runtimes = _enum("bench_plan.schema.json", "properties", "artifacts", "items", "properties", "runtime")
     assert plan_runtimes == [r.name for r in export_targets()]
     assert _enum("bench_plan.schema.json", "properties", "artifacts", "items", "properties", "precision") == precisions
+
+
+def test_the_sidecar_schema_knows_every_precision_and_version_1s_int8():
+    from edgelight.artifacts import SCHEMA, SIDECAR_VERSION
+
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["properties"]["precision"]["enum"] == [*PRECISIONS, "int8"]
+    assert SIDECAR_VERSION in schema["properties"]["sidecar_version"]["enum"]
 
 
 def test_the_apps_constants_are_the_registry():

@@ -107,65 +107,31 @@ def _checked_entry(artifact: Path, app: str) -> dict:
     is_package = suffix == ".mlpackage"
     if not (artifact.is_dir() if is_package else artifact.is_file()):
         raise BundleError(f"artifact not found: {artifact}")
-    sidecar = sidecar_path(artifact)
-    if not sidecar.is_file():
-        raise BundleError(f"{artifact}: missing sidecar {sidecar.name} (export writes it next to the artifact)")
+    from edgelight.artifacts import SidecarError, read_sidecar
+
     try:
-        meta = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{sidecar}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise BundleError(f"{sidecar}: must hold a JSON object")
+        meta = read_sidecar(artifact)  # the schema's rules: model, precision, input_shape, mean, std, labels
+    except SidecarError as e:
+        raise BundleError(str(e)) from None
+    if meta is None:
+        raise BundleError(f"{artifact}: missing sidecar {sidecar_path(artifact).name} (export writes it next to the artifact)")
     size, exported = _size(artifact), meta.get("bytes")
     if isinstance(exported, int) and exported != size:
         raise BundleError(f"{artifact} is {size} bytes but its sidecar says {exported}: it changed or was cut short after export; export it again")
+    if meta["input_shape"][1] not in (1, 3):
+        raise BundleError(f"{sidecar_path(artifact)}: the apps feed camera images with 1 or 3 channels, input_shape has {meta['input_shape'][1]}")
     return {
         "file": artifact.name,
-        "model": _field(meta, "model", str, sidecar),
+        "model": meta["model"],
         "runtime": carried[suffix],
-        "precision": _precision(meta, sidecar, carried[suffix]),
-        **_preprocessing(meta, sidecar),
+        "precision": meta["precision"],
+        "input_shape": meta["input_shape"],
+        "mean": [float(v) for v in meta["mean"]],
+        "std": [float(v) for v in meta["std"]],
+        "labels": meta["labels"],
         "bytes": size,
         "sha256": None if is_package else _sha256(artifact),
     }
-
-
-def _field(meta: dict, key: str, kind: type, sidecar: Path):
-    value = meta.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, (str, list)) and not value):
-        raise BundleError(f"{sidecar}: '{key}' is missing or not a non-empty {kind.__name__}")
-    return value
-
-
-def _precision(meta: dict, sidecar: Path, runtime: str) -> str:
-    from edgelight.artifacts import current_precision
-    from edgelight.targets import PRECISIONS
-
-    precision = current_precision(runtime, _field(meta, "precision", str, sidecar))  # a version 1 sidecar says int8
-    if precision not in PRECISIONS:
-        raise BundleError(f"{sidecar}: precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
-    return precision
-
-
-def _preprocessing(meta: dict, sidecar: Path) -> dict:
-    shape = _field(meta, "input_shape", list, sidecar)
-    if len(shape) != 4 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
-        raise BundleError(f"{sidecar}: input_shape must be 4 positive integers [N, C, H, W], got {shape}")
-    channels = shape[1]
-    if channels not in (1, 3):
-        raise BundleError(f"{sidecar}: the apps feed camera images with 1 or 3 channels, input_shape has {channels}")
-    norm = {}
-    for key in ("mean", "std"):
-        values = _field(meta, key, list, sidecar)
-        if len(values) != channels or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise BundleError(f"{sidecar}: {key} must hold {channels} numbers (one per input channel), got {values}")
-        norm[key] = [float(v) for v in values]
-    if any(v <= 0 for v in norm["std"]):
-        raise BundleError(f"{sidecar}: std values must be > 0")
-    labels = _field(meta, "labels", list, sidecar)
-    if not all(isinstance(label, str) for label in labels):
-        raise BundleError(f"{sidecar}: labels must be a list of class names (strings)")
-    return {"input_shape": shape, "mean": norm["mean"], "std": norm["std"], "labels": labels}
 
 
 def _size(path: Path) -> int:

@@ -58,16 +58,6 @@ def _rss_bytes() -> int:
     return _peak_rss_bytes()  # no /proc (macOS): the peak so far is the best baseline available
 
 
-def _batches(x: np.ndarray, n: int):
-    """Fixed-shape batches of n (artifacts have a fixed batch); the last padded by repetition."""
-    for i in range(0, len(x), n):
-        b = x[i : i + n]
-        real = len(b)
-        if real < n:
-            b = np.concatenate([b, np.repeat(b[-1:], n - real, axis=0)])
-        yield i, np.ascontiguousarray(b, dtype=np.float32), real
-
-
 def _timed(fn, *args) -> tuple[float, object]:
     t0 = time.perf_counter_ns()
     out = fn(*args)
@@ -75,18 +65,18 @@ def _timed(fn, *args) -> tuple[float, object]:
 
 
 def measure(job: dict) -> dict:
-    """Load, time, check accuracy, then profile. Errors carry the stage that failed."""
+    """Load, time, check accuracy (when the data has labels), then profile. Errors carry the stage that failed."""
     import importlib
 
+    from edgelight.artifacts import runner_hints
+    from edgelight.evaluation import EvalSet, evaluate
     from edgelight.targets import get_runtime
 
     runtime, path = job["runtime"], Path(job["artifact"])
     data = np.load(job["data"])
-    x, y = data["x"], data["y"]
+    x, y = data["x"], (data["y"] if "y" in data.files else None)  # no labels: latency and memory only
     n = int(job["input_shape"][0])
     first = np.ascontiguousarray(x[:n], dtype=np.float32)
-    from edgelight.artifacts import runner_hints
-
     record = get_runtime(runtime)
     hints = job.get("hints") or runner_hints(path)  # a job may override them (bench/weight_cache.py: cache off vs on)
     for mod in record.preload:  # imported before the baseline so that library code pages are not charged to the model
@@ -112,14 +102,10 @@ def measure(job: dict) -> dict:
             ms, out = _timed(runner.run, first)
             samples.append(ms)
         outs.append(np.asarray(out))
-        stage = "accuracy"
-        correct = 0
-        for i, b, real in _batches(x, n):
-            logits = np.asarray(runner.run(b))
-            if logits.ndim != 2 or logits.shape[0] != n:
-                raise ValueError(f"expected logits of shape ({n}, classes), got {logits.shape}")
-            outs.append(logits[:real])
-            correct += int((logits[:real].argmax(1) == y[i : i + real]).sum())
+        stage = "accuracy" if y is not None else "outputs"
+        evaluation = evaluate(runner, EvalSet("bench", x, y, []), n)
+        outs.append(evaluation.logits)
+        correct = evaluation.correct
         peak = max(0, _peak_rss_bytes() - baseline)
     except Exception as e:
         raise RuntimeError(f"{stage} failed: {type(e).__name__}: {e}") from e

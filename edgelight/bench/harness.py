@@ -18,7 +18,7 @@ from edgelight.bench import inputs
 from edgelight.bench.child import run_isolated
 from edgelight.bench.records import SCHEMA_VERSION, ResultsFile, host_device, new_record
 from edgelight.bench.stats import summarize
-from edgelight.errors import UsageError
+from edgelight.errors import UsageError, first_line
 from edgelight.targets import get_runtime, runtimes, suffixes
 
 DEVICE_KINDS = ("host", "android", "ios")
@@ -61,19 +61,15 @@ def check_outputs(json_out, report_dir) -> None:
 
 
 def _plan_items(artifacts) -> list[tuple[Path, str, dict]]:
-    """Resolve every artifact before anything runs, so bad input fails fast with one clear line."""
-    from edgelight.targets import PRECISIONS
-
+    """Resolve every artifact before anything runs: a path that does not exist or whose runtime cannot be told
+    is a usage error; an artifact without a usable sidecar is still measured (its record says so)."""
     known = suffixes()
     items = []
     for a in artifacts:
         path = inputs.resolve_artifact(a)
         if path.suffix not in known:
             raise UsageError(f"'{a}': cannot tell the runtime from the suffix '{path.suffix}' (expected {', '.join(known)} or a checkpoint folder)")
-        meta = inputs.artifact_meta(path)
-        if meta["precision"] not in PRECISIONS:
-            raise UsageError(f"'{a}': its sidecar says precision '{meta['precision']}'; expected one of {', '.join(PRECISIONS)}")
-        items.append((path, known[path.suffix], meta))
+        items.append((path, known[path.suffix], inputs.artifact_meta(path)))
     if not items:
         raise UsageError(f"give at least one artifact ({', '.join(s for s in known if s != '.safetensors')} or a checkpoint folder)")
     return items
@@ -97,13 +93,31 @@ def _weight_bytes(runtime: str, path: Path) -> int | None:
     return int(value) if value is not None else None
 
 
-def _fill(record: dict, result: dict, runtime: str, path: Path, dataset: str, warmup: int) -> dict:
+def _combine(results: list[dict]) -> dict:
+    """K rounds of one artifact -> one result: pooled samples, the median of per-round medians, the rounds' p50s."""
+    failed = next(((k, r) for k, r in enumerate(results) if not r.get("ok")), None)
+    if failed is not None:
+        k, r = failed
+        return {**r, "error": (f"round {k + 1} of {len(results)}: " if len(results) > 1 else "") + (r.get("error") or "unknown failure")}
+    merged = dict(results[-1])
+    merged["samples_ms"] = [v for r in results for v in r["samples_ms"]]
+    merged["round_p50"] = [float(np.median(r["samples_ms"])) for r in results]
+    for key in ("load_ms", "first_ms", "peak_rss_bytes"):
+        merged[key] = float(np.median([r[key] for r in results]))
+    return merged
+
+
+def _fill(record: dict, result: dict, runtime: str, path: Path, dataset: str | None, warmup: int) -> dict:
     if not result.get("ok"):
         record["error"] = result.get("error") or "unknown failure"
         return record
-    record["latency_ms"] = summarize(result["samples_ms"], load_ms=result["load_ms"], first_ms=result["first_ms"], warmup=warmup)
+    latency = summarize(result["samples_ms"], load_ms=result["load_ms"], first_ms=result["first_ms"], warmup=warmup)
+    if len(result.get("round_p50") or []) > 1:  # comparable across artifacts: every one saw the same K rounds of drift
+        latency["p50"], latency["rounds"] = float(np.median(result["round_p50"])), result["round_p50"]
+    record["latency_ms"] = latency
     record["memory"] = {"peak_rss_bytes": int(result["peak_rss_bytes"]), "planned_arena_bytes": None}
-    record["accuracy"] = {"dataset": dataset, "top1": result["correct"] / result["samples"], "samples": int(result["samples"])}
+    if result.get("correct") is not None and dataset:
+        record["accuracy"] = {"dataset": dataset, "top1": result["correct"] / result["samples"], "samples": int(result["samples"])}
     record["nan_outputs"] = bool(result["nan_outputs"])
     record["op_profile"] = result.get("op_profile")
     record["status"] = "ok"
@@ -135,31 +149,84 @@ def _progress(enabled: bool, total: int, what: str):
         yield step
 
 
-def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeout, profile, progress) -> None:
+def _file_input_shape(runtime: str, path: Path) -> list[int]:
+    """The input shape an artifact without a sidecar declares (its runtime's inspector reads the file)."""
+    inspect = get_runtime(runtime).inspect
+    spec = inspect(path).get("input") if inspect is not None else None
+    if not spec or len(spec.get("shape") or []) != 4:
+        raise ValueError(f"it declares no [N, C, H, W] input ({spec})")
+    return [int(d) for d in spec["shape"]]
+
+
+def _data_for(meta: dict, dataset: str | None, mean, std, shape: list[int]) -> tuple:
+    """(evaluation set, its name or None when unlabeled, notes): what this artifact is fed."""
+    if dataset is not None and meta["mean"] is None and mean is not None:
+        meta = {**meta, "mean": list(mean), "std": list(std)}
+    spec = dataset if dataset is not None else meta.get("data")
+    if meta["mean"] is None or spec is None:
+        why = "no sidecar" if meta["sidecar"] != "ok" else "no data recorded"
+        return inputs.random_inputs(shape), None, [f"{why}: latency and memory on random inputs; accuracy needs --data with --mean and --std"]
+    try:
+        data = inputs.eval_set(spec, {**meta, "input_shape": shape})
+    except UsageError as e:  # the artifact's data is not here: measure it anyway, say why accuracy is missing
+        return inputs.random_inputs(shape), None, [f"accuracy not measured: {e}"]
+    return data, data.name, []
+
+
+def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeout, profile, progress, rounds=1, mean=None, std=None) -> None:
     device = host_device()
     cache: dict = {}
-    with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp, _progress(progress, len(items), "bench") as step:
+    planned = []  # (record, job or None, data name, results so far) of every artifact, in the order given
+    with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp, _progress(progress, len(items) * rounds, "bench") as step:
         for path, runtime, meta in items:
-            step(f"{meta['model']} [{runtime} {meta['precision']}]")
             record = new_record(meta, runtime, device, threads, path)
             record["artifact"]["weight_bytes"] = _weight_bytes(runtime, path)
+            record["artifact"]["sidecar"] = {"ok": "matches", "checkpoint": "checkpoint"}.get(meta["sidecar"], meta["sidecar"])
+            notes = [meta["sidecar_error"] + "; measured as an artifact without one"] if meta.get("sidecar_error") else []
+            mismatch = inputs.sidecar_mismatch(meta, record["artifact"])
+            if mismatch:
+                record["artifact"]["sidecar"] = "mismatch"
+                notes.append(mismatch)
             if meta.get("weights") == "random":
-                record["notes"] = ["random weights (exported without a trained checkpoint): accuracy is chance level"]
+                notes.append("random weights (exported without a trained checkpoint): accuracy is chance level")
             reason = _unavailable(runtime)
+            shape = meta["input_shape"]
+            if reason is None and shape is None:
+                try:
+                    shape = _file_input_shape(runtime, path)
+                except Exception as e:  # noqa: BLE001 (a truncated or foreign file: this record fails, the run goes on)
+                    record["error"] = f"cannot read the artifact: {first_line(e)}"
+            if notes:
+                record["notes"] = notes
             if reason:
                 record.update(status="not_runnable", error=f"not runnable on this host: {reason}")
-            else:
-                key = (dataset, tuple(meta["input_shape"][1:]), tuple(meta["mean"]), tuple(meta["std"]), tuple(meta["labels"]))
-                if key not in cache:
-                    name, x, y = inputs.eval_set(dataset, meta)
-                    npz = Path(tmp) / f"data{len(cache)}.npz"
-                    np.savez(npz, x=x, y=y)
-                    cache[key] = (name, npz)
-                name, npz = cache[key]
-                job = {"artifact": str(path), "runtime": runtime, "threads": threads, "warmup": warmup, "runs": runs, "data": str(npz), "input_shape": meta["input_shape"], "profile": profile}
-                _fill(record, run_isolated(job, timeout), runtime, path, name, warmup)
-            results.append(record)
-            step(advance=1)
+            if reason or record["error"]:
+                planned.append((record, None, None, []))  # nothing to run; written in its place in the order given
+                continue
+            key = (str(dataset), str(meta.get("data")), tuple(shape), str(meta["mean"]), str(meta["labels"]))
+            if key not in cache:
+                data, name, data_notes = _data_for(meta, dataset, mean, std, shape)
+                npz = Path(tmp) / f"data{len(cache)}.npz"
+                np.savez(npz, x=data.x, **({"y": data.y} if data.y is not None and name else {}))
+                cache[key] = (name, npz, data_notes)
+            name, npz, data_notes = cache[key]
+            if data_notes:
+                record["notes"] = record.get("notes", []) + data_notes
+            job = {"artifact": str(path), "runtime": runtime, "threads": threads, "warmup": warmup, "runs": runs, "data": str(npz), "input_shape": shape, "profile": profile}
+            planned.append((record, job, name, []))
+        # A B C A B C ...: artifacts compared in one run see the same machine drift, round by round
+        for k in range(rounds):
+            for record, job, name, got in planned:
+                if job is None:
+                    if k == rounds - 1:
+                        results.append(record)
+                    step(advance=1)
+                    continue
+                step(f"{record['model']} [{record['runtime']} {record['precision']}]" + (f" round {k + 1}/{rounds}" if rounds > 1 else ""))
+                got.append(run_isolated({**job, "profile": job["profile"] and k == rounds - 1}, timeout))
+                if k == rounds - 1:
+                    results.append(_fill(record, _combine(got), record["runtime"], Path(job["artifact"]), name, warmup))
+                step(advance=1)
 
 
 def _run_phone(kind, ident, items, results: ResultsFile, threads, warmup, runs, transport, progress) -> None:
@@ -191,16 +258,26 @@ def _run_phone(kind, ident, items, results: ResultsFile, threads, warmup, runs, 
         transport.run_plan(plan, [p for p, _, _ in items], on_record)
 
 
-def run_bench(artifacts, device: str = "host", threads: int | None = None, warmup: int = 5, runs: int = 20, dataset: str = "digits", json_out=None, report_dir=None, progress: bool = True, timeout: float = 600.0, profile: bool = True, transport=None, command: str | None = None) -> list[dict]:
+def run_bench(artifacts, device: str = "host", threads: int | None = None, warmup: int = 5, runs: int = 20, dataset: str | None = None, json_out=None, report_dir=None,
+              progress: bool = True, timeout: float = 600.0, profile: bool = True, transport=None, command: str | None = None, rounds: int = 1, mean=None, std=None) -> list[dict]:
     """Measure each artifact and return the records (also written to ``json_out`` as they finish).
 
-    ``threads`` None/0 = the runtime's default. A DeviceError (no phone, phone dropped) propagates
-    after the finished records are saved and the report (if asked for) is built from them.
+    ``dataset``: the data accuracy is measured on (digits, NAME:DIR, an image folder); None = each artifact's
+    own (its sidecar's). ``mean`` / ``std``: the preprocessing of artifacts without a sidecar. ``rounds`` > 1:
+    the artifacts run interleaved (A B C A B C ...) in that many rounds of child processes; p50 is the median
+    of the per-round medians. ``threads`` None/0 = the runtime's default. A DeviceError (no phone, phone
+    dropped) propagates after the finished records are saved and the report (if asked for) is built from them.
     """
     kind, ident = parse_device(device)
     check_counts(threads, warmup, runs)
-    if dataset != "digits" and not Path(dataset).is_dir():
-        raise UsageError(f"--dataset must be 'digits' or an existing folder, got '{dataset}'")
+    if rounds < 1:
+        raise UsageError(f"--rounds must be at least 1 (got {rounds})")
+    if (mean is None) != (std is None):
+        raise UsageError("give --mean and --std together")
+    if dataset is not None:
+        from edgelight.data import check_data
+
+        check_data(dataset)  # a bad data spec fails before anything runs
     items = _plan_items(artifacts)
     check_outputs(json_out, report_dir)  # last of the checks: it creates the folders it probes
     if command is None and Path(sys.argv[0]).name == "edgelight":
@@ -208,7 +285,7 @@ def run_bench(artifacts, device: str = "host", threads: int | None = None, warmu
     results = ResultsFile(json_out, extra={"command": command} if command else None)
     try:
         if kind == "host":
-            _run_host(items, results, threads, warmup, runs, dataset, timeout, profile, progress)
+            _run_host(items, results, threads, warmup, runs, dataset, timeout, profile, progress, rounds, mean, std)
         else:
             _run_phone(kind, ident, items, results, threads, warmup, runs, transport, progress)
     finally:

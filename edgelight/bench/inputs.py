@@ -1,26 +1,27 @@
-"""What the harness needs to know about an artifact (its sidecar) and the evaluation data it feeds it.
+"""What the harness knows about an artifact and the evaluation data it feeds it.
 
-An exported artifact has a sidecar next to it (``m.pte`` -> ``m.pte.json``) with model, precision,
-input_shape, mean, std, labels, params and macs. The eager reference reads its checkpoint's
-config.json instead. The data set is preprocessed once in the parent and handed to each child as a
-.npz, so children never import torch just to normalize images.
+An exported artifact has a sidecar (edgelight.artifacts.read_sidecar) with its model, precision, input
+shape, preprocessing, labels and data. An artifact made elsewhere has none: its input shape comes from
+the file (the runtime's inspector), latency and memory are measured on seeded random inputs, and
+accuracy only when the preprocessing is given (``--mean``/``--std`` with ``--data``). The eager
+reference reads its checkpoint's config.json. Data are preprocessed once in the parent and handed to
+each child as a .npz, so children never import torch just to normalize images.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from edgelight.artifacts import current_precision, sidecar_path
+from edgelight.artifacts import SidecarError, read_sidecar
 from edgelight.checkpoint import CONFIG, WEIGHTS
 from edgelight.errors import UsageError
-from edgelight.targets import suffixes
+from edgelight.evaluation import EvalSet
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+RANDOM_INPUTS = 8  # inputs timed on when no data can be fed (latency and memory need no labels)
 
 
 class BenchInputError(UsageError):
-    """An artifact or data set the harness cannot use (bad path, missing sidecar, bad folder)."""
+    """An artifact or data set the harness cannot use (bad path, bad folder)."""
 
 
 def resolve_artifact(path) -> Path:
@@ -42,80 +43,64 @@ def _checkpoint_meta(weights: Path) -> dict:
     ckpt = load_checkpoint(weights.parent)
     shape = [1, *ckpt.preprocessing.input_size]
     return {
-        "model": ckpt.name,
-        "precision": "fp32",
-        "input_shape": shape,
-        "mean": list(ckpt.preprocessing.mean),
-        "std": list(ckpt.preprocessing.std),
-        "labels": list(ckpt.classes),
-        "params": count_params(ckpt.model),
-        "macs": count_macs(ckpt.model, torch.zeros(shape)),
+        "model": ckpt.name, "precision": "fp32", "input_shape": shape, "mean": list(ckpt.preprocessing.mean), "std": list(ckpt.preprocessing.std),
+        "labels": list(ckpt.classes), "params": count_params(ckpt.model), "macs": count_macs(ckpt.model, torch.zeros(shape)),
+        "data": ckpt.preprocessing.data_source(), "sidecar": "checkpoint",
     }
 
 
+def foreign_meta(artifact: Path, why: str = "missing") -> dict:
+    """An artifact without a (usable) sidecar: named by its file, everything else read from it later."""
+    return {"model": artifact.stem, "precision": "unknown", "input_shape": None, "mean": None, "std": None, "labels": None, "params": None, "macs": None,
+            "data": None, "sidecar": why}
+
+
 def artifact_meta(artifact: Path) -> dict:
-    """model, precision, input_shape [N,C,H,W], mean, std, labels, params, macs."""
+    """model, precision, input_shape [N,C,H,W] (None: read it from the file), mean, std, labels, params, macs, data, sidecar.
+
+    ``sidecar`` says where these came from: "ok", "missing", "unreadable: why" or "checkpoint".
+    """
     artifact = Path(artifact)
     if artifact.name == WEIGHTS and (artifact.parent / CONFIG).is_file():
         return _checkpoint_meta(artifact)
-    side = sidecar_path(artifact)
-    if not side.is_file():
-        raise BenchInputError(f"'{artifact}' has no sidecar '{side.name}' (edgelight export writes one next to each artifact)")
     try:
-        meta = json.loads(side.read_text())
-        shape = [int(v) for v in meta["input_shape"]]
-        if len(shape) != 4:
-            raise UsageError(f"input_shape must be [N,C,H,W], got {shape}")
-        return {
-            "model": str(meta["model"]),
-            # a version 1 sidecar says int8: today's name depends on the runtime (w8 on Core ML, w8a8 elsewhere)
-            "precision": current_precision(suffixes().get(artifact.suffix, ""), str(meta["precision"])),
-            "input_shape": shape,
-            "mean": [float(v) for v in meta.get("mean", [0.0] * shape[1])],
-            "std": [float(v) for v in meta.get("std", [1.0] * shape[1])],
-            "labels": [str(v) for v in meta.get("labels", [])],
-            "params": meta.get("params"),
-            "macs": meta.get("macs"),
-            "weights": meta.get("weights"),  # "random" when exported without a trained checkpoint
-        }
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise BenchInputError(f"sidecar '{side}' is unusable: {e}") from None
+        side = read_sidecar(artifact)
+    except SidecarError as e:
+        return {**foreign_meta(artifact, "unreadable"), "sidecar_error": str(e)}
+    if side is None:
+        return foreign_meta(artifact)
+    return {
+        "model": side["model"], "precision": side["precision"], "input_shape": list(side["input_shape"]), "mean": list(side["mean"]), "std": list(side["std"]),
+        "labels": list(side["labels"]), "params": side.get("params"), "macs": side.get("macs"), "weights": side.get("weights"),
+        # sidecars before version 3 were verified on digits, the only data export knew then
+        "data": side.get("data") if side["sidecar_version"] >= 3 else {"kind": "builtin", "name": "digits"},
+        "bytes": side.get("bytes"), "sha256": side.get("sha256"), "sidecar": "ok",
+    }
 
 
-def _load_image_folder(folder: Path, labels: list[str], c: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """DIR/<label>/<image>: class folders named after the model's labels (or 0..K-1)."""
-    from PIL import Image
-
-    names = labels or sorted(p.name for p in folder.iterdir() if p.is_dir())
-    xs, ys = [], []
-    for k, name in enumerate(names):
-        sub = folder / name
-        if not sub.is_dir():
-            continue
-        for f in sorted(sub.iterdir()):
-            if f.suffix.lower() in IMAGE_SUFFIXES:
-                img = Image.open(f).convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-                a = np.asarray(img, dtype=np.float32) / 255.0
-                xs.append(a[None] if c == 1 else a.transpose(2, 0, 1))
-                ys.append(k)
-    if not xs:
-        raise BenchInputError(f"'{folder}' holds no images in class folders named {names[:5]}...")
-    return np.stack(xs), np.asarray(ys, dtype=np.int64)
+def sidecar_mismatch(meta: dict, info: dict) -> str | None:
+    """Why the file is not the one its sidecar describes (changed or cut short after export), else None."""
+    if meta.get("sidecar") != "ok":
+        return None
+    if isinstance(meta.get("bytes"), int) and meta["bytes"] != info["bytes"]:
+        return f"the file is {info['bytes']} bytes but its sidecar says {meta['bytes']}: it changed or was cut short after export"
+    if meta.get("sha256") and info.get("sha256") and meta["sha256"] != info["sha256"]:
+        return "the file's sha256 differs from its sidecar's: it changed after export"
+    return None
 
 
-def eval_set(dataset: str, meta: dict) -> tuple[str, np.ndarray, np.ndarray]:
-    """(data set name, normalized float32 NCHW inputs, int labels) shaped for this artifact."""
-    _, c, h, w = meta["input_shape"]
-    if dataset == "digits":
-        from edgelight.data import load_dataset
+def eval_set(spec, meta: dict) -> EvalSet:
+    """The test split of ``spec`` (a data spec string, or a recorded source dict), preprocessed for this artifact."""
+    from edgelight.data import from_source, open_data
 
-        ds = load_dataset("digits", in_chans=c, size=h)
-        x, y, name = ds.test_x.numpy().astype(np.float32), ds.test_y.numpy().astype(np.int64), "digits"
-    elif Path(dataset).is_dir():
-        x, y = _load_image_folder(Path(dataset), meta["labels"], c, h, w)
-        name = Path(dataset).name
-    else:
-        raise BenchInputError(f"--dataset must be 'digits' or an existing folder of class subfolders, got '{dataset}'")
-    mean = np.asarray(meta["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(meta["std"], dtype=np.float32).reshape(1, -1, 1, 1)
-    return name, ((x - mean) / std).astype(np.float32), y
+    _, c, h, _ = meta["input_shape"]
+    labels = meta.get("labels") or None
+    ds = from_source(spec, c, h, how_to_pass="--data DATA") if isinstance(spec, dict) else open_data(spec, c, h, classes=labels)
+    if labels is not None and len(ds.classes) != len(labels):
+        raise BenchInputError(f"{ds.name} has {len(ds.classes)} classes but {meta['model']} predicts {len(labels)}")
+    return ds.eval_set(meta["mean"], meta["std"])
+
+
+def random_inputs(shape: list[int]) -> EvalSet:
+    x = np.random.default_rng(0).standard_normal((RANDOM_INPUTS * shape[0], *shape[1:])).astype(np.float32)
+    return EvalSet("random-inputs", x, None, [])

@@ -7,12 +7,15 @@ from edgelight.cli._common import echo, fail, user_errors
 
 
 def bench_command(
-    artifacts: Annotated[list[Path], typer.Argument(help=".pte, .tflite, .mlpackage files or checkpoint folders (eager reference)", show_default=False)],
+    artifacts: Annotated[list[Path], typer.Argument(help=".pte, .tflite, .mlpackage, .onnx files (with or without a sidecar) or checkpoint folders (eager reference)", show_default=False)],
     device: Annotated[str, typer.Option(help="host, android[:SERIAL] or ios[:UDID]")] = "host",
     threads: Annotated[int, typer.Option(help="runtime threads; 0 = the runtime's default")] = 0,
     warmup: Annotated[int, typer.Option(help="untimed runs before timing")] = 5,
     runs: Annotated[int, typer.Option(help="timed runs (at least 2: the spread is always shown)")] = 20,
-    dataset: Annotated[str, typer.Option(help="'digits' or a folder of class subfolders of images")] = "digits",
+    data: Annotated[str | None, typer.Option("--data", "--dataset", help="accuracy data: digits, NAME:DIR or an image folder; default: each artifact's own (its sidecar's)")] = None,
+    mean: Annotated[str | None, typer.Option(help="for artifacts without a sidecar: per-channel mean, e.g. 0.5,0.5,0.5 (with --std and --data)")] = None,
+    std: Annotated[str | None, typer.Option(help="for artifacts without a sidecar: per-channel std")] = None,
+    rounds: Annotated[int, typer.Option(help="interleave the artifacts (A B C A B C ...) in this many rounds of child processes; p50 = median of the rounds' medians")] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="results file, written after every record")] = None,
     report: Annotated[Path | None, typer.Option(help="folder for report.md, report.html and pareto.png")] = None,
     timeout: Annotated[float, typer.Option(help="seconds allowed per artifact on the host")] = 600.0,
@@ -22,23 +25,27 @@ def bench_command(
     """Measure artifacts: latency with its spread, peak memory, size, accuracy, params, MACs."""
     from edgelight.bench.harness import run_bench
     from edgelight.bench.transport import DeviceError
+    from edgelight.cli.export import parse_floats
 
     with user_errors():
         try:
-            records = run_bench(artifacts, device=device, threads=threads, warmup=warmup, runs=runs, dataset=dataset, json_out=json_out, report_dir=report, progress=progress, timeout=timeout, profile=profile)
+            records = run_bench(artifacts, device=device, threads=threads, warmup=warmup, runs=runs, dataset=data, json_out=json_out, report_dir=report, progress=progress,
+                                timeout=timeout, profile=profile, rounds=rounds, mean=parse_floats(mean, "--mean"), std=parse_floats(std, "--std"))
         except DeviceError as e:
             kept = f"; records finished so far are in {json_out}" if json_out and Path(json_out).is_file() else ""
             fail(f"{e}{kept}", 1)
         for r in records:
             lat = r.get("latency_ms")
             acc = r.get("accuracy")
-            figures = f"p50 {lat['p50']:.3f} ms (p90 {lat['p90']:.3f}, mean {lat['mean']:.3f} ± {lat['std']:.3f})" if lat else r.get("error") or ""
+            spread = f", rounds {min(lat['rounds']):.3f}-{max(lat['rounds']):.3f}" if lat and lat.get("rounds") else ""
+            figures = f"p50 {lat['p50']:.3f} ms (p90 {lat['p90']:.3f}, mean {lat['mean']:.3f} ± {lat['std']:.3f}{spread})" if lat else r.get("error") or ""
             top1 = f", top-1 {acc['top1']:.2%}" if acc else ""
             mem = (r.get("memory") or {}).get("peak_rss_bytes")
             weights = r["artifact"].get("weight_bytes")
             size = f", {r['artifact']['bytes'] / 1024:.0f} KB file" + (f" ({weights / 1024:.0f} KB weights)" if weights is not None else "")
             size += f", peak RSS {mem / 2**20:.1f} MB" if mem is not None else ""
-            echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<5} {r['status']:<12} {figures}{top1}{size}")
+            flag = " [sidecar mismatch]" if r["artifact"].get("sidecar") == "mismatch" else ""
+            echo(f"{r['model']:<24} {r['runtime']:<10} {r['precision']:<7} {r['status']:<12} {figures}{top1}{size}{flag}")
         if json_out:
             echo(f"results: {json_out}")
         if report:

@@ -37,24 +37,53 @@ def describe(result) -> list[str]:
     return lines
 
 
+def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    """'0.5,0.5,0.5' -> (0.5, 0.5, 0.5)."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"{what} takes comma-separated numbers, got '{text}'") from None
+
+
 def export_command(
-    source: Annotated[str, typer.Argument(help="a model name (its built-in digits checkpoint, else random weights) or a checkpoint folder", show_default=False)],
-    target: Annotated[str, typer.Option("--target", "-t", help="executorch, tflite or coreml", show_default=False)],
-    precision: Annotated[str | None, typer.Option(help="fp32, fp16 (Core ML) or int8; default: the target's (Core ML fp16, others fp32)")] = None,
-    calib: Annotated[str, typer.Option(help="int8 calibration data: 'digits' (train split) or a folder of .npy arrays / images")] = "digits",
+    source: Annotated[str, typer.Argument(help="a model name (its built-in checkpoint, else random weights), a checkpoint folder, or FILE.py:BUILD_FN returning your nn.Module", show_default=False)],
+    target: Annotated[str, typer.Option("--target", "-t", help="executorch, tflite, coreml or onnx", show_default=False)],
+    precision: Annotated[str | None, typer.Option(help="fp32, fp16, w8a8 or w8 (see `edgelight targets`); default: the target's")] = None,
+    calib: Annotated[str | None, typer.Option(help="w8a8 calibration data: default the checkpoint's own train split; or digits, NAME:DIR, an image folder, a folder of .npy arrays")] = None,
+    verify_data: Annotated[str | None, typer.Option(help="verification data: default the checkpoint's own test split; or digits, NAME:DIR, an image folder")] = None,
     batch: Annotated[int, typer.Option(help="fixed batch size of the artifact")] = 1,
     size: Annotated[int | None, typer.Option(help="input height and width (default: the checkpoint's)")] = None,
     out: Annotated[Path | None, typer.Option(help="artifact path, or a folder for the default name (default: exports/)")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="target option KEY=VALUE, repeatable; see `edgelight targets`")] = None,
-    verify: Annotated[bool, typer.Option(help="run the artifact on the digits test split and compare with PyTorch")] = True,
+    verify: Annotated[bool, typer.Option(help="run the artifact with its own runtime and compare with PyTorch")] = True,
     threads: Annotated[int, typer.Option(help="runtime threads for verification; 0 = the runtime's default")] = 0,
+    in_chans: Annotated[int, typer.Option(help="FILE.py:BUILD_FN only: input channels (when BUILD_FN returns no example input)")] = 3,
+    mean: Annotated[str | None, typer.Option(help="FILE.py:BUILD_FN only: per-channel mean, e.g. 0.5,0.5,0.5 (default 0)")] = None,
+    std: Annotated[str | None, typer.Option(help="FILE.py:BUILD_FN only: per-channel std (default 1)")] = None,
+    labels: Annotated[str | None, typer.Option(help="FILE.py:BUILD_FN only: comma-separated class names (default: the verification folder's, else 0..K-1)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
-    """Export a model to a .pte, .tflite or .mlpackage, verified by its own runtime, with a JSON sidecar."""
-    from edgelight.export import export_model
+    """Export a model to a .pte, .tflite, .mlpackage or .onnx, verified by its own runtime, with a JSON sidecar."""
+    from edgelight.pipeline import export, export_model
+    from edgelight.user_models import is_module_ref, load_build_fn
 
     with user_errors():
-        result = export_model(source, target, precision, calib, batch, size, out, parse_options(option or []), verify, threads or None)
+        options = parse_options(option or [])
+        if is_module_ref(source):
+            import torch
+
+            model, example = load_build_fn(source)
+            side = size or 32
+            example = example if example is not None else torch.zeros(batch, in_chans, side, side)
+            names = labels.split(",") if labels else _folder_classes(verify_data)
+            result = export(model, example, target, precision, calib, verify_data, names, out, parse_floats(mean, "--mean"), parse_floats(std, "--std"),
+                            name=Path(source.rpartition(":")[0]).stem, options=options, verify=verify, threads=threads or None)
+        else:
+            if mean or std or labels:
+                raise UsageError("--mean, --std and --labels are for FILE.py:BUILD_FN; a checkpoint carries its own")
+            result = export_model(source, target, precision, calib, batch, size, out, options, verify, threads or None, verify_data)
         if as_json:
             echo(json.dumps(result.to_dict(), indent=2, default=str))
             return
@@ -62,18 +91,29 @@ def export_command(
             echo(line)
 
 
-def targets_command() -> None:
-    """List the export targets with their precisions, options and whether their runtime runs here."""
-    from rich.console import Console
-    from rich.table import Table
+def _folder_classes(spec: str | None) -> list[str] | None:
+    """A verification image folder's class names (sorted), the labels a user module's outputs then carry."""
+    from edgelight.data.folders import SPLIT_NAMES, class_files
 
+    if spec is None or not Path(spec).is_dir():
+        return None
+    folder = Path(spec)
+    split = next((folder / n for n in SPLIT_NAMES if (folder / n).is_dir()), None)
+    return sorted(class_files(split or folder))
+
+
+def targets_command(as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False) -> None:
+    """List the export targets with their precisions, options and whether their runtime runs here."""
+    from edgelight.cli.models import print_table
     from edgelight.targets import TARGET_NAMES, get_target
 
     with user_errors():
-        table = Table("target", "artifact", "precisions", "options (first = default)", "runs here")
-        for name in TARGET_NAMES:
-            t = get_target(name)
-            options = "\n".join(f"{k}={'|'.join(v)}" for k, v in t.options.items())
-            why = t.runnable_here()
-            table.add_row(name, t.suffix, ", ".join(t.precisions), options, "yes" if why is None else f"no: {why}")
-        Console().print(table)
+        targets = [get_target(name) for name in TARGET_NAMES]
+        rows = [{"target": t.name, "artifact": t.suffix, "precisions": list(t.precisions), "default_precision": t.default_precision,
+                 "options": {k: list(v) for k, v in t.options.items()}, "runs_here": t.runnable_here() is None, "why_not": t.runnable_here()} for t in targets]
+        if as_json:
+            echo(json.dumps(rows, indent=2))
+            return
+        print_table(["target", "artifact", "precisions", "options (first = default)", "runs here"],
+                    [[r["target"], r["artifact"], ", ".join(r["precisions"]), "\n".join(f"{k}={'|'.join(v)}" for k, v in r["options"].items()),
+                      "yes" if r["runs_here"] else f"no: {r['why_not']}"] for r in rows])

@@ -1,19 +1,35 @@
+import json
 from typing import Annotated
 
 import typer
 
-from edgelight.cli._common import user_errors
+from edgelight.cli._common import echo, user_errors
 from edgelight.errors import UsageError
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """A table whose first column (the names a user types) is never cut, whatever the terminal width:
+    the other columns wrap instead; piped output is as wide as the table needs."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers)
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max([len(headers[0]), *(len(r[0]) for r in rows)])
+    for row in rows:
+        table.add_row(*row)
+    console = Console() if sys.stdout.isatty() else Console(width=10_000)  # rich assumes 80 columns when piped
+    console.print(table)
 
 
 def models_command(
     pattern: Annotated[str, typer.Argument(help="glob over model names, e.g. 'shiftresnet-*'")] = "*",
     macs: Annotated[bool, typer.Option(help="count MACs at each model's default input (slower)")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False,
 ) -> None:
     """List the registered models with their parameters and MACs at the default input."""
-    from rich.console import Console
-    from rich.table import Table
-
     from edgelight.models import list_models
     from edgelight.stats import model_stats
 
@@ -21,8 +37,10 @@ def models_command(
         names = list_models(pattern)
         if not names:
             raise UsageError(f"no model matches '{pattern}'")
-        table = Table("model", "params", "MACs", "input", "built-in digits checkpoint")
-        for name in names:
-            stats = model_stats(name, with_macs=macs)
-            table.add_row(name, f"{stats['params']:,}", f"{stats['macs'] / 1e6:.2f} M" if macs else "-", "x".join(map(str, stats["input_shape"])), f"{stats['builtin_accuracy']:.4f}" if stats["builtin_accuracy"] is not None else "")
-        Console().print(table)
+        stats = [model_stats(name, with_macs=macs) for name in names]
+        if as_json:
+            echo(json.dumps([{**s, "input_shape": list(s["input_shape"])} for s in stats], indent=2))
+            return
+        rows = [[s["name"], f"{s['params']:,}", f"{s['macs'] / 1e6:.2f} M" if macs else "-", "x".join(map(str, s["input_shape"])),
+                 f"{s['builtin_accuracy']:.4f}" if s["builtin_accuracy"] is not None else ""] for s in stats]
+        print_table(["model", "params", "MACs", "input", "built-in digits accuracy"], rows)

@@ -1,4 +1,4 @@
-"""Small blocks shared by several model families."""
+"""The blocks the zoo is built from, public so a user's own network can use them (``edgelight.layers``)."""
 
 import torch
 from torch import nn
@@ -46,3 +46,61 @@ class LruShuffle(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         half = x.shape[1] // 2
         return channel_shuffle(torch.cat([x[:, half:], x[:, :half]], dim=1), 2)
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle (``edgelight::channel_shuffle``): a fixed permutation, no parameters."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return channel_shuffle(x, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+def shortcut(in_chs: int, out_chs: int, stride: int) -> nn.Module:
+    if stride == 1 and in_chs == out_chs:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, stride, bias=False), nn.BatchNorm2d(out_chs))
+
+
+class CSCBlock(nn.Module):
+    """conv-shift-conv: the shift does the spatial mixing, the 1x1 convs the channel mixing."""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, expansion: int = 3):
+        super().__init__()
+        mid = int(out_chs * expansion)
+        self.conv1 = ConvBnAct(in_chs, mid, 1)
+        self.shift = Shift(3, 1)
+        self.conv2 = nn.Conv2d(mid, out_chs, 1, stride, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_chs)
+        self.shortcut = shortcut(in_chs, out_chs, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn2(self.conv2(self.shift(self.conv1(x)))))
+        return out + self.shortcut(x)
+
+
+
+class LruBlock(nn.Module):
+    """One shared (depthwise x2 -> grouped 1x1) pair, reused ``reuses`` times with per-reuse BatchNorm."""
+
+    def __init__(self, planes: int, reuses: int):
+        super().__init__()
+        self.dw = nn.Conv2d(planes, 2 * planes, 3, padding=1, groups=planes, bias=False)
+        self.pw = nn.Conv2d(2 * planes, planes, 1, groups=8, bias=False)
+        self.dw_bn = nn.ModuleList(nn.BatchNorm2d(2 * planes) for _ in range(reuses))
+        self.pw_bn = nn.ModuleList(nn.BatchNorm2d(planes) for _ in range(reuses))
+        self.shuffle = LruShuffle()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for i, (dw_bn, pw_bn) in enumerate(zip(self.dw_bn, self.pw_bn)):
+            out = torch.relu(pw_bn(self.pw(dw_bn(self.dw(out)))) + out)
+            if i != len(self.dw_bn) - 1:
+                out = self.shuffle(out)
+        return out

@@ -10,30 +10,10 @@ import torch
 from torch import nn
 
 from edgelight.errors import UsageError
-from edgelight.layers import LruShuffle
+from edgelight.layers import LruBlock
 from edgelight.models._registry import register_model
 
 STAGE_WIDTHS = (64, 128, 256, 512, 256)
-
-
-class LruBlock(nn.Module):
-    """One shared (depthwise x2 -> grouped 1x1) pair, reused ``reuses`` times with per-reuse BatchNorm."""
-
-    def __init__(self, planes: int, reuses: int):
-        super().__init__()
-        self.dw = nn.Conv2d(planes, 2 * planes, 3, padding=1, groups=planes, bias=False)
-        self.pw = nn.Conv2d(2 * planes, planes, 1, groups=8, bias=False)
-        self.dw_bn = nn.ModuleList(nn.BatchNorm2d(2 * planes) for _ in range(reuses))
-        self.pw_bn = nn.ModuleList(nn.BatchNorm2d(planes) for _ in range(reuses))
-        self.shuffle = LruShuffle()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x
-        for i, (dw_bn, pw_bn) in enumerate(zip(self.dw_bn, self.pw_bn)):
-            out = torch.relu(pw_bn(self.pw(dw_bn(self.dw(out)))) + out)
-            if i != len(self.dw_bn) - 1:
-                out = self.shuffle(out)
-        return out
 
 
 def _duplicate(x: torch.Tensor) -> torch.Tensor:

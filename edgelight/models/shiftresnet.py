@@ -9,34 +9,11 @@ ReLU) with expansion e relative to the block's output width. shiftresnet-20-e3 h
 import torch
 from torch import nn
 
-from edgelight.layers import ConvBnAct, Shift
+from edgelight.layers import ConvBnAct, CSCBlock, shortcut
 from edgelight.models._registry import register_model
 
 DEPTHS = {20: 3, 56: 9, 110: 18}
 WIDTHS = (16, 32, 64)
-
-
-def _shortcut(in_chs: int, out_chs: int, stride: int) -> nn.Module:
-    if stride == 1 and in_chs == out_chs:
-        return nn.Identity()
-    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, stride, bias=False), nn.BatchNorm2d(out_chs))
-
-
-class CSCBlock(nn.Module):
-    """conv-shift-conv: the shift does the spatial mixing, the 1x1 convs the channel mixing."""
-
-    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, expansion: int = 3):
-        super().__init__()
-        mid = int(out_chs * expansion)
-        self.conv1 = ConvBnAct(in_chs, mid, 1)
-        self.shift = Shift(3, 1)
-        self.conv2 = nn.Conv2d(mid, out_chs, 1, stride, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_chs)
-        self.shortcut = _shortcut(in_chs, out_chs, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn2(self.conv2(self.shift(self.conv1(x)))))
-        return out + self.shortcut(x)
 
 
 class BasicBlock(nn.Module):
@@ -44,7 +21,7 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.conv1 = ConvBnAct(in_chs, out_chs, 3, stride)
         self.conv2 = ConvBnAct(out_chs, out_chs, 3, act_layer=None)
-        self.shortcut = _shortcut(in_chs, out_chs, stride)
+        self.shortcut = shortcut(in_chs, out_chs, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.conv2(self.conv1(x)) + self.shortcut(x))

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from edgelight.checkpoint import Checkpoint, Preprocessing, load_checkpoint, save_checkpoint
-from edgelight.data import Dataset, load_dataset, normalize
+from edgelight.data import Dataset, from_source, normalize, open_data
 from edgelight.errors import UsageError
+from edgelight.evaluation import evaluate as evaluate_runner
 from edgelight.train.augment import random_crop, random_flip, random_rotation
 from edgelight.train.recipes import RECIPES, Recipe, default_recipe
 from edgelight.utils.files import write_atomic, write_json
@@ -39,14 +40,30 @@ def lr_at(recipe: Recipe, epoch: int) -> float:
     return recipe.lr * 0.5 * (1 + math.cos(math.pi * epoch / recipe.epochs))
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, batch_size: int = 256) -> float:
-    model.eval()
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        logits = model(normalize(x[i : i + batch_size], mean, std))
-        correct += (logits.argmax(1) == y[i : i + batch_size]).sum().item()
-    return correct / len(x)
+def accuracy(model: nn.Module, ds: Dataset, mean, std) -> float:
+    """Test-split accuracy through the one evaluation every runner gets (edgelight.evaluation)."""
+    return evaluate_runner(model, ds.eval_set(mean, std), batch=256).accuracy
+
+
+class InitError(UsageError):
+    """A --init checkpoint that does not fit the model being trained."""
+
+
+def init_from(model: nn.Module, model_name: str, init: Path) -> list[str]:
+    """Start from a checkpoint: every weight must fit except the classifier head, which is re-created when the
+    class count changes (strict elsewhere). Returns the keys left freshly initialized."""
+    src = load_checkpoint(init)
+    if src.name != model_name:
+        raise InitError(f"--init '{init}' holds {src.name}, not {model_name}")
+    ours = {k: v for k, v in model.model_args.items() if k != "num_classes"}
+    theirs = {k: v for k, v in src.args.items() if k != "num_classes"}
+    if ours != theirs:
+        diff = ", ".join(f"{k}={theirs.get(k)} there, {ours.get(k)} here" for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k))
+        raise InitError(f"--init '{init}' was built with other arguments ({diff}); only the class count may change")
+    state, target = src.model.state_dict(), model.state_dict()
+    head = [k for k in target if state[k].shape != target[k].shape]  # only the class count differs: these are the head
+    model.load_state_dict({k: v for k, v in state.items() if k not in head}, strict=False)
+    return head
 
 
 def _distributed() -> tuple[int, int]:
@@ -100,19 +117,27 @@ def train(
     seed: int = 0,
     size: int = 32,
     progress: bool = True,
+    init: Path | None = None,
     **model_kwargs,
 ) -> TrainResult:
+    """Train ``model_name`` on ``dataset``: digits, cifar10 (+ ``data_dir``), cifar10:DIR, ... or an image folder.
+
+    ``init``: a checkpoint directory of the same model to start from (fine-tuning; the head follows the classes).
+    """
     from edgelight.models import create_model, get_spec
 
     spec = get_spec(model_name)
     rank, world = _distributed()
     in_chans = model_kwargs.pop("in_chans", 3)
-    ds = load_dataset(dataset, data_dir, in_chans, size)
-    rec = (RECIPES[recipe] if recipe else default_recipe(spec.family, dataset)).with_epochs(epochs)
+    ds = open_data(dataset, in_chans, size, data_dir=data_dir)
+    rec = (RECIPES[recipe] if recipe else default_recipe(spec.family, ds.name)).with_epochs(epochs)
     mean, std = (ds.mean, ds.std) if rec.normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
     torch.manual_seed(seed)
     model = create_model(model_name, num_classes=len(ds.classes), in_chans=in_chans, **model_kwargs)
-    ckpt = Checkpoint(model, model_name, dict(model.model_args), ds.classes, Preprocessing(ds.input_shape, mean, std, ds.name))
+    if init is not None and not resume:
+        init_from(model, model_name, Path(init))
+    preprocessing = Preprocessing(ds.input_shape, mean, std, ds.name, ds.source, ds.source.get("resize"))
+    ckpt = Checkpoint(model, model_name, dict(model.model_args), ds.classes, preprocessing)
     trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.SGD(model.parameters(), lr=rec.lr, momentum=rec.momentum, weight_decay=rec.weight_decay)
     criterion = nn.CrossEntropyLoss()
@@ -150,13 +175,13 @@ def train(
             best["train_seconds"] += time.perf_counter() - began
             if rank != 0:
                 continue
-            acc = accuracy(model, ds.test_x, ds.test_y, mean, std)
+            acc = accuracy(model, ds, mean, std)
             # per-epoch curve: what a 'time to X% accuracy' figure is read from
             best["history"].append({"epoch": epoch + 1, "test_accuracy": round(acc, 6), "train_seconds": round(best["train_seconds"], 2)})
             bar.console.print(f"epoch {epoch + 1}: test accuracy {acc:.4f} (lr {lr_at(rec, epoch):.4g})") if progress else None
             if acc > best["best_accuracy"]:
                 best.update(best_accuracy=acc, best_epoch=epoch + 1)
-                ckpt.metrics = _metrics(model, rec, ds, best, epoch + 1)
+                ckpt.metrics = _metrics(model, rec, ds, best, epoch + 1, init)
                 if out is not None:
                     save_checkpoint(out, ckpt)
             if out is not None:
@@ -166,15 +191,15 @@ def train(
         torch.distributed.destroy_process_group()
     if out is not None and rank == 0 and (out / "model.safetensors").is_file():
         final = load_checkpoint(out)
-        final.metrics = _metrics(final.model, rec, ds, best, rec.epochs)
+        final.metrics = _metrics(final.model, rec, ds, best, rec.epochs, init)
         save_checkpoint(out, final)
     else:  # no --out: the last epoch's model, reported with the best accuracy seen
         final = ckpt
-        final.metrics = _metrics(model, rec, ds, best, rec.epochs)
+        final.metrics = _metrics(model, rec, ds, best, rec.epochs, init)
     return TrainResult(final, final.metrics, out)
 
 
-def _metrics(model: nn.Module, rec: Recipe, ds: Dataset, best: dict, epochs: int) -> dict:
+def _metrics(model: nn.Module, rec: Recipe, ds: Dataset, best: dict, epochs: int, init=None) -> dict:
     return {
         "test_accuracy": round(best["best_accuracy"], 6),
         "best_epoch": best["best_epoch"],
@@ -185,19 +210,23 @@ def _metrics(model: nn.Module, rec: Recipe, ds: Dataset, best: dict, epochs: int
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "dataset": ds.name,
         "test_samples": len(ds.test_y),
+        "init": str(init) if init else None,
         "recipe": rec.to_dict(),
         "threads": torch.get_num_threads(),
     }
 
 
 def evaluate(source, dataset: str | None = None, data_dir: Path | None = None) -> dict:
-    """Accuracy of a checkpoint on its data set's test split (or another one with the same classes)."""
+    """Accuracy of a checkpoint on its own data's test split, or on another data set with the same classes."""
     from edgelight.checkpoint import resolve
 
     ckpt = source if isinstance(source, Checkpoint) else resolve(str(source))
-    c, h, w = ckpt.preprocessing.input_size
-    ds = load_dataset(dataset or ckpt.preprocessing.dataset, data_dir, c, h)
+    c, h, _ = ckpt.preprocessing.input_size
+    if dataset is None:
+        ds = from_source(ckpt.preprocessing.data_source(), c, h, how_to_pass="edgelight eval CKPT --data DATA")
+    else:
+        ds = open_data(dataset, c, h, classes=ckpt.classes, data_dir=data_dir)
     if len(ds.classes) != len(ckpt.classes):
         raise UsageError(f"{ds.name} has {len(ds.classes)} classes but the checkpoint predicts {len(ckpt.classes)}")
-    acc = accuracy(ckpt.model, ds.test_x, ds.test_y, ckpt.preprocessing.mean, ckpt.preprocessing.std)
+    acc = accuracy(ckpt.model, ds, ckpt.preprocessing.mean, ckpt.preprocessing.std)
     return {"model": ckpt.name, "dataset": ds.name, "test_accuracy": round(acc, 6), "samples": len(ds.test_y), "source": ckpt.source}

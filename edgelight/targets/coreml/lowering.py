@@ -246,6 +246,7 @@ def inspect(path) -> dict:
         "specification_version": spec.specificationVersion,
         "opset": main.opset,
         "inputs": [{"name": i.name, "shape": list(i.type.multiArrayType.shape)} for i in desc.input],
+        "input": {"shape": [int(d) for d in desc.input[0].type.multiArrayType.shape], "dtype": "float32"} if desc.input else None,
         "outputs": [o.name for o in desc.output],
         "classifier": bool(desc.predictedFeatureName),
         "labels": classify_labels(spec),

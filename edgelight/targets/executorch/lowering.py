@@ -116,6 +116,13 @@ def lower(request: LoweringRequest) -> LoweringReport:
     return LoweringReport(inventory_ops, delegated / max(1, delegated + portable), notes, requires, runtime_options)
 
 
+def _input_spec(plan) -> dict | None:
+    value = plan.values[plan.inputs[0]].val if plan.inputs else None
+    if type(value).__name__ != "Tensor":
+        return None
+    return {"shape": [int(d) for d in value.sizes], "dtype": value.scalar_type.name.lower()}
+
+
 def inspect_program(path: Path) -> dict:
     """Operators, delegate calls and the planned activation arena of a .pte read back from disk."""
     from executorch.exir._serialize._program import deserialize_pte_binary
@@ -139,6 +146,7 @@ def inspect_program(path: Path) -> dict:
         "delegates": dict(delegates),
         "planned_arena_bytes": int(sum(plan.non_const_buffer_sizes[1:])),
         "inputs": len(plan.inputs),
+        "input": _input_spec(plan),
         # constants: XNNPACK's (named data, one entry per distinct content) + the program's own
         "weights_bytes": sum(len(b) for b in pte.named_data.buffers) + sum(len(b.storage) for b in program.constant_buffer),
     }

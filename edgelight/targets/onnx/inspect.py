@@ -25,6 +25,8 @@ def inspect_onnx(path: Path) -> dict:
     return {
         "ops": dict(sorted(ops.items())),
         "inputs": [{"name": v.name, "shape": shape(v)} for v in graph.input],
+        # a symbolic dimension (dynamic batch) is fed as 1
+        "input": {"shape": [d if isinstance(d, int) and d > 0 else 1 for d in shape(graph.input[0])], "dtype": "float32"} if graph.input else None,
         "outputs": [{"name": v.name, "shape": shape(v)} for v in graph.output],
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
         "weights_bytes": sum(weights.values()),

@@ -57,7 +57,9 @@ def inspect_tflite(path: Path) -> dict:
     weight_bytes = sum(model.Buffers(i).DataLength() for i in range(model.BuffersLength()))
     # each distinct buffer content once: what a runtime that dedupes (XNNPACK's weights cache) has to hold
     distinct = {hashlib.sha256(model.Buffers(i).DataAsNumpy().tobytes()).digest(): model.Buffers(i).DataLength() for i in range(model.BuffersLength()) if model.Buffers(i).DataLength()}
-    return {"ops": dict(sorted(ops.items())), **tensors, "file_bytes": len(data), "weight_bytes": weight_bytes, "weights_bytes": sum(distinct.values())}
+    first = tensors["inputs"][0] if tensors["inputs"] else None
+    spec = {"shape": first["shape"], "dtype": first["dtype"]} if first else None
+    return {"ops": dict(sorted(ops.items())), **tensors, "input": spec, "file_bytes": len(data), "weight_bytes": weight_bytes, "weights_bytes": sum(distinct.values())}
 
 
 def xnnpack_partitions(path: Path) -> int:

@@ -1,59 +1,17 @@
-"""Data sets: the built-in ``digits`` (scikit-learn's 1,797 real hand-written digits) and
-CIFAR-10/100 / Fashion-MNIST read from the user's files. Nothing is ever downloaded.
-
-Every loader returns uint8-free float tensors in [0, 1], NCHW, so one preprocessing
-rule (``(x - mean) / std``) and the CIFAR model configurations apply unchanged.
-"""
+"""The built-in ``digits`` (scikit-learn's 1,797 real hand-written digits) and CIFAR-10/100 /
+Fashion-MNIST read from the user's files in their own formats. Nothing is ever downloaded."""
 
 import gzip
 import pickle  # only CIFAR's own data format, through an unpickler that admits arrays only; never checkpoints
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from edgelight.errors import UsageError
+from edgelight.data.base import DataError, Dataset, fit, stats
 
 DIGITS_SEED, DIGITS_TEST = 0, 360
-
-
-class DataError(UsageError):
-    """A missing or malformed data directory; the message names the files expected."""
-
-
-@dataclass
-class Dataset:
-    name: str
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    classes: list[str]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    flip: bool  # whether horizontal flips are a valid augmentation
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_x.shape[1:])
-
-
-def _fit(x: torch.Tensor, in_chans: int, size: int) -> torch.Tensor:
-    """Resize to size x size and match the channel count (grey <-> RGB)."""
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp_(0, 1)
-    if x.shape[1] != in_chans:
-        x = x.mean(1, keepdim=True).expand(-1, in_chans, -1, -1) if in_chans in (1, 3) else None
-        if x is None:
-            raise DataError(f"cannot present images with {in_chans} channels")
-    return x.contiguous()
-
-
-def _stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    return tuple(round(v, 4) for v in x.mean((0, 2, 3)).tolist()), tuple(round(v, 4) for v in x.std((0, 2, 3)).tolist())
 
 
 def load_digits(in_chans: int = 3, size: int = 32) -> Dataset:
@@ -65,9 +23,9 @@ def load_digits(in_chans: int = 3, size: int = 32) -> Dataset:
     y = torch.from_numpy(bunch.target.astype(np.int64))
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(DIGITS_SEED))
     test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
-    x = _fit(x, in_chans, size)
-    mean, std = _stats(x[train])
-    return Dataset("digits", x[train], y[train], x[test], y[test], [str(i) for i in range(10)], mean, std, flip=False)
+    x = fit(x, in_chans, size)
+    mean, std = stats(x[train])
+    return Dataset("digits", x[train], y[train], x[test], y[test], [str(i) for i in range(10)], mean, std, flip=False, source={"kind": "builtin", "name": "digits"})
 
 
 CIFAR_FILES = {
@@ -141,9 +99,9 @@ def load_cifar(data_dir: Path, variant: str = "cifar10", in_chans: int = 3, size
 
     train_x, train_y = read(paths[: len(train_names)])
     test_x, test_y = read(paths[len(train_names) : -1])
-    train_x, test_x = _fit(train_x, in_chans, size), _fit(test_x, in_chans, size)
-    mean, std = _stats(train_x)
-    return Dataset(variant, train_x, train_y, test_x, test_y, classes, mean, std, flip=True)
+    train_x, test_x = fit(train_x, in_chans, size), fit(test_x, in_chans, size)
+    mean, std = stats(train_x)
+    return Dataset(variant, train_x, train_y, test_x, test_y, classes, mean, std, flip=True, source={"kind": "files", "name": variant, "path": str(Path(data_dir).resolve())})
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
@@ -173,26 +131,6 @@ def load_fashion_mnist(data_dir: Path, in_chans: int = 3, size: int = 32) -> Dat
     for x, y, p in zip(xs, ys, paths[1::2]):
         if len(x) != len(y):
             raise DataError(f"fashion-mnist: '{p}' has {len(y)} labels for {len(x)} images")
-    train_x, test_x = _fit(xs[0], in_chans, size), _fit(xs[1], in_chans, size)
-    mean, std = _stats(train_x)
-    return Dataset("fashion-mnist", train_x, ys[0], test_x, ys[1], FASHION_CLASSES, mean, std, flip=False)
-
-
-DATASETS = ("digits", "cifar10", "cifar100", "fashion-mnist")
-
-
-def load_dataset(name: str, data_dir: Path | None = None, in_chans: int = 3, size: int = 32) -> Dataset:
-    if name == "digits":
-        return load_digits(in_chans, size)
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")
-    if data_dir is None or not Path(data_dir).is_dir():
-        files = FASHION_FILES if name == "fashion-mnist" else (*CIFAR_FILES[name][0], *CIFAR_FILES[name][1], CIFAR_FILES[name][2])
-        raise DataError(f"{name} needs --data-dir pointing at an existing folder with its files: {', '.join(files)} (got {data_dir})")
-    if name == "fashion-mnist":
-        return load_fashion_mnist(Path(data_dir), in_chans, size)
-    return load_cifar(Path(data_dir), name, in_chans, size)
-
-
-def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
-    return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    train_x, test_x = fit(xs[0], in_chans, size), fit(xs[1], in_chans, size)
+    mean, std = stats(train_x)
+    return Dataset("fashion-mnist", train_x, ys[0], test_x, ys[1], FASHION_CLASSES, mean, std, flip=False, source={"kind": "files", "name": "fashion-mnist", "path": str(Path(data_dir).resolve())})
