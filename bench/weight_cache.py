@@ -57,8 +57,8 @@ def main(argv=None) -> int:
                 meta = inputs.artifact_meta(path)
                 npz = Path(tmp) / f"{model}.npz"
                 if not npz.exists():
-                    _, x, y = inputs.eval_set("digits", meta)
-                    np.savez(npz, x=x[:64], y=y[:64])
+                    data = inputs.eval_set("digits", meta)
+                    np.savez(npz, x=data.x[:64], y=data.y[:64])
                 for cache in (False, True):
                     hints = {"requires": [], "runtime_options": {"xnnpack_weight_cache": cache}}
                     job = {"artifact": str(path), "runtime": runtime, "threads": args.threads, "warmup": 5, "runs": args.runs, "data": str(npz), "input_shape": meta["input_shape"], "hints": hints}

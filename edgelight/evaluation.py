@@ -30,7 +30,7 @@ class Evaluation:
 
 
 def _predict(runner):
-    if hasattr(runner, "run"):
+    if not hasattr(runner, "forward"):  # a runtime's runner (an nn.Module may well have a run() of its own)
         return runner.run
     import torch
 

@@ -15,15 +15,15 @@ import numpy as np
 import torch
 
 from edgelight import __version__
-from edgelight.artifacts import SIDECAR_VERSION, sidecar_path, write_sidecar
+from edgelight.artifacts import SIDECAR_VERSION, check_sidecar, sidecar_path, write_sidecar
 from edgelight.checkpoint import Checkpoint, resolve
-from edgelight.data import Dataset, from_source, normalize, open_data
-from edgelight.data.folders import IMAGE_SUFFIXES, read_flat_images
+from edgelight.data import Dataset, evaluation_data, from_source, normalize, open_data
+from edgelight.data.folders import IMAGE_SUFFIXES, folder_classes, read_flat_images
 from edgelight.errors import StepError, UsageError, converter_errors
 from edgelight.evaluation import EvalSet, evaluate
 from edgelight.targets import get_target
 from edgelight.targets.base import LoweringRequest, Runtime, TargetError
-from edgelight.utils.files import probe_folder, remove_empty
+from edgelight.utils.files import content_digest, probe_folder, remove_empty
 
 CALIBRATION_SAMPLES = 256  # train-split images; enough to settle the int8 ranges of these models
 THRESHOLDS = {  # (min top-1 agreement with PyTorch fp32, max |diff| relative to the logit range)
@@ -64,17 +64,19 @@ class ExportResult:
 class _Data:
     """The data an export calibrates and verifies on: the checkpoint's own unless told otherwise, opened once."""
 
-    def __init__(self, ckpt: Checkpoint, shape: tuple[int, ...]):
+    def __init__(self, ckpt: Checkpoint, shape: tuple[int, ...], precision: str):
         self.ckpt, self.shape, self._own = ckpt, shape, None
+        self.how_to_pass = "--calib DATA and --verify-data DATA" if precision == "w8a8" else "--verify-data DATA"
+        self.verified_source = None  # the source of the data verification used, for the sidecar (None: inputs given as arrays)
+
+    def own_source(self) -> dict | None:
+        return self.ckpt.preprocessing.data_source() if self.ckpt.source != "user" else None
 
     def own(self) -> Dataset | None:
-        """The data the checkpoint was trained on (None for a user module that recorded none)."""
-        if self._own is None and self.ckpt.preprocessing.data_source() is not None and self.ckpt.source != "user":
-            self._own = from_source(self.ckpt.preprocessing.data_source(), self.shape[1], self.shape[2], how_to_pass="--calib DATA and --verify-data DATA")
+        """The data the checkpoint was trained on (None for a user module, which records none)."""
+        if self._own is None and self.own_source() is not None:
+            self._own = from_source(self.own_source(), self.shape[1], self.shape[2], self.how_to_pass)
         return self._own
-
-    def _open(self, spec: str, classes=None) -> Dataset:
-        return open_data(spec, self.shape[1], self.shape[2], classes)
 
     def calibration(self, calib) -> list[torch.Tensor]:
         """Preprocessed [N,C,H,W] batches of the artifact's batch size: the train split of the data (or given inputs)."""
@@ -89,8 +91,8 @@ class _Data:
             raise UsageError("w8a8 needs calibration data: pass calibration= (preprocessed inputs, an image folder or a data set name)")
         elif Path(str(calib)).is_dir() and not any(p.is_dir() and not p.name.startswith(".") for p in Path(str(calib)).iterdir()):
             x = _read_calibration_dir(Path(str(calib)), self.ckpt, self.shape)  # a flat folder of .npy arrays or unlabeled images
-        else:
-            x = normalize(self._open(str(calib)).train_x, pre.mean, pre.std)
+        else:  # a data set, or a folder of class folders: all of it (it was given to calibrate on, not to train)
+            x = normalize(open_data(str(calib), self.shape[1], self.shape[2], whole=True).train_x, pre.mean, pre.std)
         x = x[:CALIBRATION_SAMPLES]
         batch = self.shape[0]
         x = x[: max(batch, len(x) // batch * batch)]
@@ -108,9 +110,10 @@ class _Data:
         elif isinstance(eval_data, (torch.Tensor, np.ndarray)):
             data = EvalSet("user", np.asarray(eval_data, dtype=np.float32), None, classes)
         elif eval_data is not None:
-            data = self._open(str(eval_data), classes).eval_set(pre.mean, pre.std)
+            ds = evaluation_data(str(eval_data), self.shape[1], self.shape[2], classes, self.own_source(), self.how_to_pass)
+            data, self.verified_source = ds.eval_set(pre.mean, pre.std), ds.source
         elif self.own() is not None:
-            data = self.own().eval_set(pre.mean, pre.std)
+            data, self.verified_source = self.own().eval_set(pre.mean, pre.std), self.own().source
         else:  # a user module with no data: agreement with PyTorch on seeded random inputs (no accuracy)
             x = torch.randn((VERIFY_RANDOM_SAMPLES, *self.shape[1:]), generator=torch.Generator().manual_seed(0)).numpy()
             data = EvalSet("random-inputs", x, None, classes)
@@ -123,7 +126,7 @@ class _Data:
 
 def calibration_batches(calib, ckpt: Checkpoint, shape: tuple[int, ...]) -> list[torch.Tensor]:
     """int8 calibration batches: ``None`` (the checkpoint's own train split), a data spec, a folder, or inputs."""
-    return _Data(ckpt, shape).calibration(calib)
+    return _Data(ckpt, shape, "w8a8").calibration(calib)
 
 
 def _read_calibration_dir(folder: Path, ckpt: Checkpoint, shape) -> torch.Tensor:
@@ -312,11 +315,15 @@ def export(
         raise UsageError(f"example_input must be a float32 [N, C, H, W] tensor, got {example.dtype} {list(example.shape)}")
     model = model.eval()
     name = name or type(model).__name__.lower()
-    classes = check_exportable(model, example, name, labels)
     c = example.shape[1]
-    mean, std = tuple(mean or (0.0,) * c), tuple(std or (1.0,) * c)
-    if len(mean) != c or len(std) != c:
-        raise UsageError(f"mean and std need {c} values (one per input channel)")
+    mean = tuple(float(v) for v in mean) if mean is not None else (0.0,) * c
+    std = tuple(float(v) for v in std) if std is not None else (1.0,) * c
+    if len(mean) != c or len(std) != c or min(std) <= 0:
+        raise UsageError(f"mean and std need {c} values (one per input channel), std > 0; got {list(mean)} and {list(std)}")
+    folder = next((Path(str(d)) for d in (eval_data, calibration) if isinstance(d, (str, Path)) and Path(str(d)).is_dir()), None)
+    if labels is None and folder is not None and any(p.is_dir() for p in folder.iterdir()):
+        labels = folder_classes(folder)  # a folder's class names are the outputs' labels
+    classes = check_exportable(model, example, name, labels)
     pre = Preprocessing(tuple(example.shape[1:]), mean, std, "user", None)
     ckpt = Checkpoint(model, name, {}, classes, pre, source="user")
     return _export(ckpt, model, tgt, precision, options, tuple(example.shape), out, calibration, eval_data, verify, threads)
@@ -326,7 +333,7 @@ def _export(ckpt: Checkpoint, model, tgt: Runtime, precision: str, options: dict
     """The pipeline both entry points share. Every check that can fail on user input runs before anything is
     written; the artifact appears only once lowered and verified (atomically), and its sidecar right after it."""
     started = time.perf_counter()
-    data = _Data(ckpt, shape)
+    data = _Data(ckpt, shape, precision)
     calibration = data.calibration(calib) if precision == "w8a8" else []
     eval_set = data.verification(verify_data) if verify_artifact and tgt.runnable_here() is None else None
     final = _out_path(out, default_name(ckpt, tgt, precision, options, shape), tgt)
@@ -346,9 +353,10 @@ def _export(ckpt: Checkpoint, model, tgt: Runtime, precision: str, options: dict
             verification = {"status": "skipped"}
         else:
             verification = verify(tgt, tmp, ckpt, model, shape, precision, eval_set, threads, final.name, hints)
-        size_bytes = _bytes(tmp)
-        sidecar = _sidecar(metadata, tgt, ckpt, model, shape, size_bytes, _sha256(tmp), report, verification, options)
-        _publish(tmp, final)
+        size_bytes, sha256 = content_digest(tmp)
+        source = data.verified_source if eval_set is not None else (ckpt.preprocessing.data_source() if ckpt.source != "user" else None)
+        sidecar = check_sidecar({**_sidecar(metadata, tgt, ckpt, model, shape, size_bytes, sha256, report, verification, options, source), "sidecar_version": SIDECAR_VERSION}, final.name)
+        _publish(tmp, final)  # only a checked sidecar may follow it
         published = True
         write_sidecar(final, sidecar)
     finally:
@@ -362,22 +370,7 @@ def _export(ckpt: Checkpoint, model, tgt: Runtime, precision: str, options: dict
     )
 
 
-def _bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-
-
-def _sha256(path: Path) -> str:
-    """Of the file, or of a directory artifact's files (relative names and contents, in order)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
-        digest.update(str(f.relative_to(path)).encode() if path.is_dir() else b"")
-        digest.update(f.read_bytes())
-    return digest.hexdigest()
-
-
-def _sidecar(metadata, tgt: Runtime, ckpt: Checkpoint, model, shape, size_bytes, sha256, report, verification, options) -> dict:
+def _sidecar(metadata, tgt: Runtime, ckpt: Checkpoint, model, shape, size_bytes, sha256, report, verification, options, source) -> dict:
     from edgelight.stats import count_macs, count_params
 
     return {
@@ -392,7 +385,7 @@ def _sidecar(metadata, tgt: Runtime, ckpt: Checkpoint, model, shape, size_bytes,
         "macs": count_macs(model, torch.zeros(1, *shape[1:])),
         "bytes": size_bytes,
         "sha256": sha256,
-        "data": ckpt.preprocessing.data_source() if ckpt.source != "user" else ckpt.preprocessing.data,
+        "data": source,  # the data the artifact was verified on (a bench measures its accuracy there)
         "op_inventory": report.op_inventory,
         "delegated_fraction": report.delegated_fraction,
         "verification": verification,

@@ -296,6 +296,7 @@ def test_bundle_ios_copies_an_mlpackage_folder_and_rebundling_replaces_entries(t
         ("m.pte", "android", {**SIDECAR, "input_shape": [1, 3, 32]}, "invalid sidecar at input_shape: [1, 3, 32] is too short"),
         ("m.pte", "tvos", SIDECAR, "unknown app 'tvos'"),
         ("m.pte", "android", {**SIDECAR, "bytes": 1000}, "is 9 bytes but its sidecar says 1000"),
+        ("m.pte", "android", {**SIDECAR, "bytes": 9, "sha256": "0" * 64}, "sha256 differs from its sidecar's: it changed after export"),
     ],
 )
 def test_bundle_errors_are_one_clear_line_and_copy_nothing(tmp_path, name, app, sidecar, message):

@@ -247,7 +247,7 @@ def test_an_artifact_without_a_sidecar_gets_accuracy_from_mean_std_and_data(arti
     from edgelight.bench.harness import run_bench
 
     (r,) = run_bench([artifacts["foreign"]], threads=1, runs=2, warmup=0, dataset=str(digit_folder), mean=(0.1,) * 3, std=(0.3,) * 3, progress=False, profile=False)
-    assert r["accuracy"]["dataset"] == "digit-folder-test" and r["accuracy"]["samples"] == 359
+    assert r["accuracy"]["dataset"] == "digit-folder" and r["accuracy"]["samples"] == 1797  # a folder named for evaluation: all of it
 
 
 def test_nan_outputs_are_flagged(host_run):
@@ -288,13 +288,14 @@ def test_image_folder_dataset(tmp_path):
         (tmp_path / label).mkdir()
         for i in range(5):
             Image.new("RGB", (20, 20), (i * 40, 100, 200)).save(tmp_path / label / f"{i}.png")
-    data = eval_set(str(tmp_path), {**SIDE, "labels": ["0", "1"]})
-    assert data.name == f"{tmp_path.name}-test" and data.x.shape == (2, 3, 8, 8) and data.x.dtype == np.float32 and sorted(data.y) == [0, 1]
+    data = eval_set(str(tmp_path), {**SIDE, "labels": ["0", "1"]})  # a folder named for evaluation: all of it
+    assert data.name == tmp_path.name and data.x.shape == (10, 3, 8, 8) and data.x.dtype == np.float32 and list(data.y) == [0] * 5 + [1] * 5
 
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["missing.pte"], "does not exist"), (["{pte}", "--device", "watch"], "unknown device"), (["{pte}", "--runs", "1"], "at least 2"), (["{pte}", "--device", "android", "--dataset", "nowhere"], "is neither digits"), (["{pte}", "--rounds", "0"], "--rounds must be at least 1"),
+    [(["missing.pte"], "does not exist"), (["{pte}", "--device", "watch"], "unknown device"), (["{pte}", "--runs", "1"], "at least 2"), (["{pte}", "--dataset", "nowhere"], "is neither digits"), (["{pte}", "--device", "android", "--rounds", "2"], "are for host runs"),
+     (["{pte}", "--rounds", "0"], "--rounds must be at least 1"),
      (["{pte}", "--mean", "0.5,0.5,0.5"], "give --mean and --std together"),
      # output paths are checked before anything is measured
      (["{pte}", "--json", "{folder}"], "is a folder"), (["{pte}", "--report", "{pte}"], "is a file"),
@@ -537,3 +538,54 @@ def test_the_sidecar_is_checked_at_write_and_by_its_one_reader(tmp_path):
         read_sidecar(artifact)
     meta = artifact_meta(artifact)  # the bench measures it anyway, as an artifact without a sidecar, and says why
     assert meta["sidecar"] == "unreadable" and "not valid JSON" in meta["sidecar_error"] and meta["input_shape"] is None
+
+
+def test_data_the_user_names_must_be_usable_and_phones_need_sidecars(artifacts, tmp_path):
+    from PIL import Image
+
+    from edgelight.bench.harness import run_bench
+    from edgelight.errors import UsageError
+
+    bad = tmp_path / "bad"
+    for k in ("0", "1"):
+        (bad / k).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(bad / k / "a.png")
+    (bad / "1" / "b.png").write_bytes(b"not a png")
+    with pytest.raises(UsageError, match=r"b\.png' is not a readable image"):
+        run_bench([artifacts["tflite"]], runs=2, dataset=str(bad), progress=False)
+    with pytest.raises(UsageError, match="--mean and --std need 3 values"):
+        run_bench([artifacts["foreign"]], runs=2, dataset="digits", mean=(0.5,), std=(0.2,), progress=False)
+    with pytest.raises(UsageError, match="a phone needs each artifact's sidecar"):
+        run_bench([artifacts["foreign"]], device="android", runs=2, progress=False)
+    with pytest.raises(UsageError, match="--rounds, --data, --mean and --std are for host runs"):
+        run_bench([artifacts["tflite"]], device="android", rounds=3, runs=2, progress=False)
+
+
+def test_a_table_in_a_narrow_terminal_keeps_every_name_whole(monkeypatch):
+    import io
+
+    from edgelight.cli.models import print_table
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setenv("COLUMNS", "30")
+    print_table(["model", "params", "built-in digits accuracy"], [["mobilenetv2-cifar-050", "715,834", "0.9917"], ["lrunet-14-1x", "206,282", ""]])
+    assert "mobilenetv2-cifar-050" in out.getvalue() and "…" not in out.getvalue()
+
+
+def test_an_export_whose_sidecar_fails_its_schema_publishes_nothing(tmp_path, monkeypatch):
+    import torch
+
+    import edgelight
+    import edgelight.pipeline as pipeline
+    from edgelight.artifacts import SidecarError
+
+    real = pipeline._sidecar
+    monkeypatch.setattr(pipeline, "_sidecar", lambda *a: {**real(*a), "input_shape": [1, 3]})
+    with pytest.raises(SidecarError, match="invalid sidecar at input_shape"):
+        edgelight.export(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2)), torch.zeros(1, 3, 2, 2), target="onnx", out=tmp_path / "out", verify=False)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -131,6 +131,7 @@ def test_train_then_eval_then_export_a_fresh_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_quickstart_exports_verifies_benchmarks_and_reports(tmp_path):
     """The README's main job, on one built-in model and one cell per target, exports in two worker processes."""
     from edgelight.quickstart import quickstart

@@ -96,8 +96,9 @@ def test_a_train_and_val_layout_is_used_as_given(tmp_path):
         (lambda r: (small_folder(r / "train"), small_folder(r / "test", classes=("cat", "cow"))), r"different classes; only in train/: dog; only in test/: cow"),
         (lambda r: small_folder(r / "train"), "a split layout needs train/ and val/ or test/"),
         (lambda r: small_folder(r, per_class=1), "has one image; the seeded split needs two or more per class"),
+        (lambda r: (small_folder(r / "train"), small_folder(r / "test"), small_folder(r / "__MACOSX")), r"mixes split folders \(test, train\) with other folders \(__macosx\)"),
     ],
-    ids=["one-class", "empty-class", "non-image", "corrupt", "stray-file", "mismatched-splits", "train-only", "one-image"],
+    ids=["one-class", "empty-class", "non-image", "corrupt", "stray-file", "mismatched-splits", "train-only", "one-image", "mixed-layout"],
 )
 def test_bad_folders_are_one_clear_error_naming_the_culprit(tmp_path, make, message):
     root = tmp_path / "data"
@@ -105,6 +106,31 @@ def test_bad_folders_are_one_clear_error_naming_the_culprit(tmp_path, make, mess
     make(root)
     with pytest.raises(DataError, match=message):
         open_data(str(root), 3, 8)
+
+
+def test_adding_images_never_moves_a_trained_image_into_the_test_split(tmp_path):
+    def add(k: int, first: int, count: int):
+        (tmp_path / "d" / f"c{k}").mkdir(parents=True, exist_ok=True)
+        for i in range(first, first + count):  # every image a colour of its own: (i, class, 0) identifies it
+            Image.new("RGB", (4, 4), (i, 100 * k, 0)).save(tmp_path / "d" / f"c{k}" / f"{i}.png")
+
+    def ids(x):
+        return {(round(float(v[0, 0, 0]) * 255), round(float(v[1, 0, 0]) * 255)) for v in x}
+
+    for k in (0, 1):
+        add(k, 0, 20)
+    before = load_image_folder(tmp_path / "d", 3, 4)
+    for k in (0, 1):
+        add(k, 20, 15)
+    after = load_image_folder(tmp_path / "d", 3, 4)
+    assert not (ids(before.train_x) & ids(after.test_x))  # nothing trained on is tested on
+    assert ids(before.test_x) <= ids(after.test_x)  # and the old test images stay test images
+
+
+def test_a_folder_given_to_evaluate_on_is_used_whole_and_may_hold_one_class(tmp_path):
+    root = small_folder(tmp_path / "d", classes=("dog",), per_class=3)
+    ds = open_data(str(root), 3, 8, classes=["cat", "dog"], whole=True)
+    assert len(ds.test_y) == 3 and ds.test_y.tolist() == [1, 1, 1] and ds.source["layout"] == "whole"
 
 
 def test_hidden_files_are_ignored(tmp_path):
@@ -132,14 +158,14 @@ def test_train_on_a_folder_records_its_source_and_eval_reads_it_back(folder_chec
     proc = cli("eval", str(folder_checkpoint))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["dataset"] == "digit-folder" and result["samples"] == 359
+    assert result["dataset"] == "digit-folder" and result["samples"] == 354
     assert result["test_accuracy"] == json.loads((folder_checkpoint / "metrics.json").read_text())["test_accuracy"] > 0.8
 
 
 def test_export_verifies_and_calibrates_on_the_checkpoints_own_folder(exported, folder_checkpoint):
-    result = exported(str(folder_checkpoint), "onnx", "w8a8")  # LiteRT w8a8 on a folder: the your-images tutorial
+    result = exported(str(folder_checkpoint), "onnx", "w8a8")  # LiteRT w8a8 on a folder: the your-images tutorial (tests/test_tutorials.py)
     v = result.verification
-    assert v["dataset"] == "digit-folder-test" and v["samples"] == 359
+    assert v["dataset"] == "digit-folder-test" and v["samples"] == 354
     assert v["accuracy"] is not None and v["accuracy"] >= v["reference_accuracy"] - 0.01  # the int8 check ran on its own data
     side = json.loads(result.sidecar.read_text())
     assert side["data"]["kind"] == "folder" and side["sidecar_version"] == 3 and len(side["sha256"]) == 64
@@ -152,13 +178,13 @@ def test_a_missing_data_folder_is_a_clear_error_that_says_how_to_pass_it(tmp_pat
     config["preprocessing"]["data"]["path"] = str(tmp_path / "gone")
     (moved / "config.json").write_text(json.dumps(config))
     proc = cli("export", str(moved), "-t", "onnx", "--out", str(tmp_path / "out"))
-    assert proc.returncode == 2 and "not on this machine; pass its data with --calib DIR and --verify-data DIR" in one_error(proc)
+    assert proc.returncode == 2 and "not on this machine; pass its data with --verify-data DIR" in one_error(proc)  # fp32: no calibration
     assert not (tmp_path / "out").exists()
     proc = cli("eval", str(moved))
     assert proc.returncode == 2 and "edgelight eval CKPT --data DIR" in one_error(proc)
     proc = cli("export", str(moved), "-t", "onnx", "--out", str(tmp_path / "out"), "--verify-data", str(digit_folder))  # passing it works
     assert proc.returncode == 0, proc.stderr
-    assert "verified on 359 digit-folder-test images" in proc.stdout
+    assert "verified on 1797 digit-folder images" in proc.stdout  # another folder than the recorded one: all of it
 
 
 def test_fine_tuning_recreates_the_head_for_new_classes_and_refuses_other_mismatches(tmp_path, folder_checkpoint, digit_folder):
@@ -184,6 +210,7 @@ def test_fine_tuning_recreates_the_head_for_new_classes_and_refuses_other_mismat
         (["train", "shiftresnet-20-e1", "--data", "NOWHERE"], "data 'NOWHERE' is neither digits"),
         (["train", "shiftresnet-20-e1", "--data", "digits", "--dataset", "digits"], "give --data or --dataset, not both"),
         (["eval", "shiftresnet-20-e3", "--data", "NOWHERE"], "data 'NOWHERE' is neither digits"),
+        (["train", "shiftresnet-20-e1", "--init", "somewhere", "--resume", "--size", "8"], "--init starts a new run; --resume continues the one in --out"),
     ],
 )
 def test_cli_data_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
@@ -206,7 +233,9 @@ def test_eval_on_another_folder_maps_classes_by_name(folder_checkpoint, digit_fo
         shutil.copytree(digit_folder / k, part / k)
     proc = cli("eval", str(folder_checkpoint), "--data", str(part))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["test_accuracy"] > 0.8  # '7' is class 7 of the checkpoint, not class 1 of the folder
+    result = json.loads(proc.stdout)
+    assert result["test_accuracy"] > 0.8  # '7' is class 7 of the checkpoint, not class 1 of the folder
+    assert result["samples"] == len(list((part / "7").iterdir())) + len(list((part / "1").iterdir()))  # another folder: all of it
     (part / "x").mkdir()
     Image.new("L", (8, 8)).save(part / "x" / "a.png")
     Image.new("L", (8, 8)).save(part / "x" / "b.png")
@@ -225,3 +254,18 @@ def test_a_cifar_checkpoint_is_verified_on_cifar_not_digits(tmp_path, random_che
     proc = cli("export", str(ckpt), "-t", "onnx", "--precision", "w8a8", "--out", str(tmp_path / "out"))
     assert proc.returncode == 2 and "trained on cifar10, which is not on this machine; pass its data with --calib cifar10:DIR and --verify-data cifar10:DIR" in one_error(proc)
     assert not (tmp_path / "out").exists()
+
+
+def test_fine_tuning_on_the_same_count_of_other_classes_recreates_the_head(tmp_path, random_checkpoints):
+    from edgelight.checkpoint import load_checkpoint
+    from edgelight.models import create_model
+    from edgelight.train.loop import init_from
+
+    src = load_checkpoint(random_checkpoints("shiftresnet-20-e1"))
+    same, other = create_model("shiftresnet-20-e1"), create_model("shiftresnet-20-e1")
+    init_from(same, "shiftresnet-20-e1", Path(src.source), [str(i) for i in range(10)])
+    init_from(other, "shiftresnet-20-e1", Path(src.source), [f"c{i}" for i in range(10)])
+    theirs = src.model.state_dict()
+    assert all((same.state_dict()[k] == v).all() for k, v in theirs.items())
+    assert not (other.state_dict()["fc.weight"] == theirs["fc.weight"]).all()  # ten new classes: a new head
+    assert all((other.state_dict()[k] == v).all() for k, v in theirs.items() if not k.startswith("fc."))

@@ -32,6 +32,7 @@ def run_tutorial(page: Path, cwd: Path) -> list[subprocess.CompletedProcess]:
     return done
 
 
+@pytest.mark.long
 def test_your_images_tutorial_trains_exports_every_target_and_benches(tmp_path):
     import json
 
@@ -48,13 +49,14 @@ def test_your_images_tutorial_trains_exports_every_target_and_benches(tmp_path):
         assert side["data"]["kind"] == "folder" and side["data"]["path"] == str((tmp_path / "photos").resolve())
         assert side["verification"]["status"] in ("passed", "inspected")
     int8 = json.loads((tmp_path / "exports" / "shiftresnet-20-e1_tflite_w8a8.tflite.json").read_text())["verification"]
-    assert int8["dataset"] == "photos-test" and int8["samples"] == 359 and int8["accuracy"] >= int8["reference_accuracy"] - 0.01  # on its own data
+    assert int8["dataset"] == "photos-test" and int8["samples"] == 354 and int8["accuracy"] >= int8["reference_accuracy"] - 0.01  # on its own data
     records = read_results(tmp_path / "results.json")
     assert len(records) == 5 and all(r["status"] == "ok" for r in records)
     assert all(r["accuracy"]["dataset"] == "photos-test" and r["accuracy"]["top1"] > 0.8 and len(r["latency_ms"]["rounds"]) == 2 for r in records)
     assert (tmp_path / "report" / "report.html").is_file()
 
 
+@pytest.mark.long
 def test_custom_shift_network_tutorial_exports_a_user_module(tmp_path):
     import json
 

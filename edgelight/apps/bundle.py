@@ -13,7 +13,6 @@ Everything is checked before anything is copied, so a bad artifact never leaves 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from edgelight.artifacts import sidecar_path
 from edgelight.errors import UsageError
+from edgelight.utils.files import content_digest
 
 MANIFEST_NAME = "manifest.json"
 
@@ -115,9 +115,12 @@ def _checked_entry(artifact: Path, app: str) -> dict:
         raise BundleError(str(e)) from None
     if meta is None:
         raise BundleError(f"{artifact}: missing sidecar {sidecar_path(artifact).name} (export writes it next to the artifact)")
-    size, exported = _size(artifact), meta.get("bytes")
+    size, sha256 = content_digest(artifact)
+    exported = meta.get("bytes")
     if isinstance(exported, int) and exported != size:
         raise BundleError(f"{artifact} is {size} bytes but its sidecar says {exported}: it changed or was cut short after export; export it again")
+    if meta.get("sha256") and meta["sha256"] != sha256:
+        raise BundleError(f"{artifact}'s sha256 differs from its sidecar's: it changed after export; export it again")
     if meta["input_shape"][1] not in (1, 3):
         raise BundleError(f"{sidecar_path(artifact)}: the apps feed camera images with 1 or 3 channels, input_shape has {meta['input_shape'][1]}")
     return {
@@ -130,22 +133,8 @@ def _checked_entry(artifact: Path, app: str) -> dict:
         "std": [float(v) for v in meta["std"]],
         "labels": meta["labels"],
         "bytes": size,
-        "sha256": None if is_package else _sha256(artifact),
+        "sha256": None if is_package else sha256,
     }
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _copy(source: Path, target: Path) -> None:

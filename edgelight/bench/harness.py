@@ -153,22 +153,30 @@ def _file_input_shape(runtime: str, path: Path) -> list[int]:
     """The input shape an artifact without a sidecar declares (its runtime's inspector reads the file)."""
     inspect = get_runtime(runtime).inspect
     spec = inspect(path).get("input") if inspect is not None else None
-    if not spec or len(spec.get("shape") or []) != 4:
-        raise ValueError(f"it declares no [N, C, H, W] input ({spec})")
+    if not spec or len(spec.get("shape") or []) != 4 or None in spec["shape"]:
+        raise ValueError(f"it declares no fixed [N, C, H, W] input ({spec}); export it with a fixed shape, or give it a sidecar")
     return [int(d) for d in spec["shape"]]
 
 
 def _data_for(meta: dict, dataset: str | None, mean, std, shape: list[int]) -> tuple:
-    """(evaluation set, its name or None when unlabeled, notes): what this artifact is fed."""
-    if dataset is not None and meta["mean"] is None and mean is not None:
+    """(evaluation set, its name or None when unlabeled, notes): what this artifact is fed.
+
+    Data the user named that cannot be used is their mistake (UsageError, before anything runs); the data an
+    artifact's sidecar recorded may simply not be on this machine: measured anyway, with a note."""
+    if meta["mean"] is None and mean is not None:
+        if len(mean) != shape[1] or len(std) != shape[1] or min(std) <= 0:
+            raise UsageError(f"--mean and --std need {shape[1]} values for {meta['model']} (std > 0), got {list(mean)} and {list(std)}")
         meta = {**meta, "mean": list(mean), "std": list(std)}
     spec = dataset if dataset is not None else meta.get("data")
     if meta["mean"] is None or spec is None:
-        why = "no sidecar" if meta["sidecar"] != "ok" else "no data recorded"
-        return inputs.random_inputs(shape), None, [f"{why}: latency and memory on random inputs; accuracy needs --data with --mean and --std"]
+        why = ("no sidecar: " if meta["sidecar"] != "ok" else "") + "latency and memory on random inputs"
+        need = "--data with --mean and --std" if meta["mean"] is None else "--data"
+        return inputs.random_inputs(shape), None, [f"{why}; accuracy needs {need}"]
     try:
         data = inputs.eval_set(spec, {**meta, "input_shape": shape})
-    except UsageError as e:  # the artifact's data is not here: measure it anyway, say why accuracy is missing
+    except UsageError as e:
+        if dataset is not None:
+            raise
         return inputs.random_inputs(shape), None, [f"accuracy not measured: {e}"]
     return data, data.name, []
 
@@ -203,7 +211,7 @@ def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeo
             if reason or record["error"]:
                 planned.append((record, None, None, []))  # nothing to run; written in its place in the order given
                 continue
-            key = (str(dataset), str(meta.get("data")), tuple(shape), str(meta["mean"]), str(meta["labels"]))
+            key = (str(dataset), str(meta.get("data")), tuple(shape), str(meta["mean"]), str(meta["std"]), str(meta["labels"]))
             if key not in cache:
                 data, name, data_notes = _data_for(meta, dataset, mean, std, shape)
                 npz = Path(tmp) / f"data{len(cache)}.npz"
@@ -236,6 +244,9 @@ def _run_phone(kind, ident, items, results: ResultsFile, threads, warmup, runs, 
     bad = [str(p) for p, rt, _ in items if rt not in allowed]
     if bad:
         raise UsageError(f"{kind} runs {', '.join(allowed)} artifacts; not: {', '.join(bad)}")
+    blind = [str(p) for p, _, m in items if m["sidecar"] != "ok"]
+    if blind:  # the app feeds camera-like images: it needs the input shape, preprocessing and labels
+        raise UsageError(f"a phone needs each artifact's sidecar (edgelight export writes it); none usable for: {', '.join(blind)}")
     transport = transport or make_transport(kind, ident)
     transport.connect()
     names = [p.name for p, _, _ in items]
@@ -274,6 +285,8 @@ def run_bench(artifacts, device: str = "host", threads: int | None = None, warmu
         raise UsageError(f"--rounds must be at least 1 (got {rounds})")
     if (mean is None) != (std is None):
         raise UsageError("give --mean and --std together")
+    if kind != "host" and (rounds > 1 or dataset is not None or mean is not None):
+        raise UsageError("--rounds, --data, --mean and --std are for host runs; on a phone the demo app times each artifact as its bench plan says")
     if dataset is not None:
         from edgelight.data import check_data
 

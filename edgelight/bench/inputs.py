@@ -58,7 +58,7 @@ def foreign_meta(artifact: Path, why: str = "missing") -> dict:
 def artifact_meta(artifact: Path) -> dict:
     """model, precision, input_shape [N,C,H,W] (None: read it from the file), mean, std, labels, params, macs, data, sidecar.
 
-    ``sidecar`` says where these came from: "ok", "missing", "unreadable: why" or "checkpoint".
+    ``sidecar`` says where these came from: "ok", "missing", "unreadable" (``sidecar_error`` says why) or "checkpoint".
     """
     artifact = Path(artifact)
     if artifact.name == WEIGHTS and (artifact.parent / CONFIG).is_file():
@@ -90,12 +90,17 @@ def sidecar_mismatch(meta: dict, info: dict) -> str | None:
 
 
 def eval_set(spec, meta: dict) -> EvalSet:
-    """The test split of ``spec`` (a data spec string, or a recorded source dict), preprocessed for this artifact."""
-    from edgelight.data import from_source, open_data
+    """``spec`` (a data spec string, or a recorded source dict: its test split), preprocessed for this artifact."""
+    from edgelight.data import evaluation_data, from_source
 
-    _, c, h, _ = meta["input_shape"]
+    _, c, h, w = meta["input_shape"]
+    if h != w:
+        raise BenchInputError(f"accuracy is measured on square inputs; {meta['model']} takes {h}x{w}")
     labels = meta.get("labels") or None
-    ds = from_source(spec, c, h, how_to_pass="--data DATA") if isinstance(spec, dict) else open_data(spec, c, h, classes=labels)
+    if isinstance(spec, dict):
+        ds = from_source(spec, c, h, how_to_pass="--data DATA")
+    else:
+        ds = evaluation_data(spec, c, h, labels, meta.get("data") if isinstance(meta.get("data"), dict) else None)
     if labels is not None and len(ds.classes) != len(labels):
         raise BenchInputError(f"{ds.name} has {len(ds.classes)} classes but {meta['model']} predicts {len(labels)}")
     return ds.eval_set(meta["mean"], meta["std"])

@@ -6,7 +6,6 @@ every record, so a crash, a Ctrl-C or a phone that drops mid-run never loses a f
 
 import datetime as _dt
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -156,16 +155,10 @@ def host_device() -> dict:
 
 def artifact_info(path: Path) -> dict:
     """Size on disk (a .mlpackage is a folder: all its files) and a sha256 of the content."""
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
-    digest = hashlib.sha256()
-    for f in files:
-        if path.is_dir():
-            digest.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return {"path": str(path), "bytes": sum(f.stat().st_size for f in files), "sha256": digest.hexdigest() if files else None}
+    from edgelight.utils.files import content_digest
+
+    size, sha256 = content_digest(path)
+    return {"path": str(path), "bytes": size, "sha256": sha256}
 
 
 def new_record(meta: dict, runtime: str, device: dict, threads: int | None, artifact: Path) -> dict:

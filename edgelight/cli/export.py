@@ -77,7 +77,7 @@ def export_command(
             model, example = load_build_fn(source)
             side = size or 32
             example = example if example is not None else torch.zeros(batch, in_chans, side, side)
-            names = labels.split(",") if labels else _folder_classes(verify_data)
+            names = labels.split(",") if labels else None
             result = export(model, example, target, precision, calib, verify_data, names, out, parse_floats(mean, "--mean"), parse_floats(std, "--std"),
                             name=Path(source.rpartition(":")[0]).stem, options=options, verify=verify, threads=threads or None)
         else:
@@ -89,17 +89,6 @@ def export_command(
             return
         for line in describe(result):
             echo(line)
-
-
-def _folder_classes(spec: str | None) -> list[str] | None:
-    """A verification image folder's class names (sorted), the labels a user module's outputs then carry."""
-    from edgelight.data.folders import SPLIT_NAMES, class_files
-
-    if spec is None or not Path(spec).is_dir():
-        return None
-    folder = Path(spec)
-    split = next((folder / n for n in SPLIT_NAMES if (folder / n).is_dir()), None)
-    return sorted(class_files(split or folder))
 
 
 def targets_command(as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False) -> None:

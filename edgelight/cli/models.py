@@ -8,8 +8,9 @@ from edgelight.errors import UsageError
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    """A table whose first column (the names a user types) is never cut, whatever the terminal width:
-    the other columns wrap instead; piped output is as wide as the table needs."""
+    """A table whose first column (the names a user types) is never cut, whatever the width: the other columns
+    wrap first; where even that does not fit (a narrow terminal, or a pipe, which rich takes for 80 columns), the
+    table is printed as wide as it needs and the terminal folds the lines."""
     import sys
 
     from rich.console import Console
@@ -17,10 +18,15 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 
     table = Table(*headers)
     table.columns[0].no_wrap = True
-    table.columns[0].min_width = max([len(headers[0]), *(len(r[0]) for r in rows)])
+    name_width = max([len(headers[0]), *(len(r[0]) for r in rows)])
+    table.columns[0].min_width = name_width
     for row in rows:
         table.add_row(*row)
-    console = Console() if sys.stdout.isatty() else Console(width=10_000)  # rich assumes 80 columns when piped
+    console = Console() if sys.stdout.isatty() else Console(width=10_000)
+    words = [max(len(w) for text in [h, *(r[i] for r in rows)] for w in (text.split() or [""])) for i, h in enumerate(headers)]
+    least = name_width + sum(words[1:]) + 3 * len(headers) + 1  # names whole, the other columns wrapped at words (+ padding, borders)
+    if console.width < least:
+        console = Console(width=max(least, console.measure(table).minimum))
     console.print(table)
 
 

@@ -32,17 +32,26 @@ def load_dataset(name: str, data_dir: Path | None = None, in_chans: int = 3, siz
     return load_cifar(Path(data_dir), name, in_chans, size)
 
 
-def open_data(spec: str, in_chans: int = 3, size: int = 32, classes: list[str] | None = None, data_dir: Path | None = None) -> Dataset:
-    """``digits`` | ``cifar10:DIR`` (cifar100, fashion-mnist; or the bare name with ``data_dir``) | an image folder ``DIR``."""
+def open_data(spec: str, in_chans: int = 3, size: int = 32, classes: list[str] | None = None, data_dir: Path | None = None, whole: bool = False) -> Dataset:
+    """``digits`` | ``cifar10:DIR`` (cifar100, fashion-mnist; or the bare name with ``data_dir``) | an image folder ``DIR``
+    (``whole``: to evaluate or calibrate on, not split; see ``load_image_folder``)."""
     spec = str(spec)
     name, sep, folder = spec.partition(":")
     if spec in DATASETS:
         return load_dataset(spec, data_dir, in_chans, size)  # a bare file-based name without data_dir says how to pass it
-    if spec == "digits" or (sep and name in DATASETS):
+    if sep and name in DATASETS:
         return load_dataset(name, Path(folder) if folder else None, in_chans, size)
     if Path(spec).is_dir():
-        return load_image_folder(Path(spec), in_chans, size, classes)
+        return load_image_folder(Path(spec), in_chans, size, classes, whole=whole)
     raise DataError(f"data '{spec}' is neither digits, NAME:DIR (NAME one of {', '.join(DATASETS[1:])}) nor an existing image folder")
+
+
+def evaluation_data(spec: str, in_chans: int, size: int, classes: list[str], own: dict | None = None, how_to_pass: str = "--data DATA") -> Dataset:
+    """Data given to evaluate a model on: the folder it was trained on means that folder's test split; any other
+    image folder is used whole (its test split if it has train/ + test/); built-in sets give their test split."""
+    if own and own.get("kind") == "folder" and Path(str(spec)).resolve() == Path(own.get("path", "")).resolve():
+        return from_source(own, in_chans, size, how_to_pass)
+    return open_data(spec, in_chans, size, classes, whole=True)
 
 
 def check_data(spec: str) -> None:
@@ -58,7 +67,7 @@ def check_data(spec: str) -> None:
         if not Path(folder).is_dir():
             raise DataError(f"{name}: '{folder}' is not a folder")
         _find(Path(folder), list(_files_of(name)), name)
-    elif Path(spec).is_dir():
+    elif Path(spec).is_dir():  # the structure only: the images are decoded (and named when corrupt) when read
         layout = _layout(Path(spec))
         for part in layout.values() if layout else [Path(spec)]:
             class_files(part)
@@ -80,5 +89,5 @@ def from_source(source: dict, in_chans: int, size: int, how_to_pass: str = "--da
     return load_dataset(str(name), Path(path), in_chans, size)
 
 
-__all__ = ["DATASETS", "IMAGE_SUFFIXES", "check_data", "RESIZE", "DataError", "Dataset", "from_source", "load_cifar", "load_dataset", "load_digits",
+__all__ = ["DATASETS", "IMAGE_SUFFIXES", "check_data", "evaluation_data", "RESIZE", "DataError", "Dataset", "from_source", "load_cifar", "load_dataset", "load_digits",
            "load_fashion_mnist", "load_image_folder", "normalize", "open_data", "read_image"]

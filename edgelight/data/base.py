@@ -36,7 +36,8 @@ class Dataset:
         from edgelight.evaluation import EvalSet
 
         x, y = (self.test_x, self.test_y) if split == "test" else (self.train_x, self.train_y)
-        return EvalSet(f"{self.name}-{split}", normalize(x, mean, std).numpy(), y.numpy(), list(self.classes))
+        name = self.name if self.source.get("layout") == "whole" else f"{self.name}-{split}"  # a folder used whole has no splits
+        return EvalSet(name, normalize(x, mean, std).numpy(), y.numpy(), list(self.classes))
 
 
 def fit(x: torch.Tensor, in_chans: int, size: int) -> torch.Tensor:

@@ -85,7 +85,6 @@ class CSCBlock(nn.Module):
         return out + self.shortcut(x)
 
 
-
 class LruBlock(nn.Module):
     """One shared (depthwise x2 -> grouped 1x1) pair, reused ``reuses`` times with per-reuse BatchNorm."""
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from edgelight.checkpoint import Checkpoint, Preprocessing, load_checkpoint, save_checkpoint
-from edgelight.data import Dataset, from_source, normalize, open_data
+from edgelight.data import Dataset, evaluation_data, from_source, normalize, open_data
 from edgelight.errors import UsageError
 from edgelight.evaluation import evaluate as evaluate_runner
 from edgelight.train.augment import random_crop, random_flip, random_rotation
@@ -49,9 +49,11 @@ class InitError(UsageError):
     """A --init checkpoint that does not fit the model being trained."""
 
 
-def init_from(model: nn.Module, model_name: str, init: Path) -> list[str]:
-    """Start from a checkpoint: every weight must fit except the classifier head, which is re-created when the
-    class count changes (strict elsewhere). Returns the keys left freshly initialized."""
+def init_from(model: nn.Module, model_name: str, init: Path, classes: list[str]) -> None:
+    """Start from a checkpoint: every weight must fit (strict) except the classifier head, which is re-created
+    when the classes differ (in number or in names: a head's rows belong to its old classes)."""
+    from edgelight.models import create_model
+
     src = load_checkpoint(init)
     if src.name != model_name:
         raise InitError(f"--init '{init}' holds {src.name}, not {model_name}")
@@ -60,10 +62,13 @@ def init_from(model: nn.Module, model_name: str, init: Path) -> list[str]:
     if ours != theirs:
         diff = ", ".join(f"{k}={theirs.get(k)} there, {ours.get(k)} here" for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k))
         raise InitError(f"--init '{init}' was built with other arguments ({diff}); only the class count may change")
-    state, target = src.model.state_dict(), model.state_dict()
-    head = [k for k in target if state[k].shape != target[k].shape]  # only the class count differs: these are the head
-    model.load_state_dict({k: v for k, v in state.items() if k not in head}, strict=False)
-    return head
+    # the head is what changes shape with the class count
+    probe = create_model(model_name, **{**model.model_args, "num_classes": len(classes) + 1}).state_dict()
+    target = model.state_dict()
+    head = {k for k in target if probe[k].shape != target[k].shape}
+    state = src.model.state_dict()
+    keep = {k: v for k, v in state.items() if k not in head or src.classes == classes}
+    model.load_state_dict({**{k: target[k] for k in head}, **keep}, strict=True)
 
 
 def _distributed() -> tuple[int, int]:
@@ -134,8 +139,10 @@ def train(
     mean, std = (ds.mean, ds.std) if rec.normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
     torch.manual_seed(seed)
     model = create_model(model_name, num_classes=len(ds.classes), in_chans=in_chans, **model_kwargs)
-    if init is not None and not resume:
-        init_from(model, model_name, Path(init))
+    if init is not None and resume:
+        raise UsageError("--init starts a new run; --resume continues the one in --out: give one of them")
+    if init is not None:
+        init_from(model, model_name, Path(init), ds.classes)
     preprocessing = Preprocessing(ds.input_shape, mean, std, ds.name, ds.source, ds.source.get("resize"))
     ckpt = Checkpoint(model, model_name, dict(model.model_args), ds.classes, preprocessing)
     trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -224,8 +231,10 @@ def evaluate(source, dataset: str | None = None, data_dir: Path | None = None) -
     c, h, _ = ckpt.preprocessing.input_size
     if dataset is None:
         ds = from_source(ckpt.preprocessing.data_source(), c, h, how_to_pass="edgelight eval CKPT --data DATA")
-    else:
+    elif data_dir is not None:
         ds = open_data(dataset, c, h, classes=ckpt.classes, data_dir=data_dir)
+    else:
+        ds = evaluation_data(dataset, c, h, ckpt.classes, ckpt.preprocessing.data_source(), how_to_pass="edgelight eval CKPT --data DATA")
     if len(ds.classes) != len(ckpt.classes):
         raise UsageError(f"{ds.name} has {len(ds.classes)} classes but the checkpoint predicts {len(ckpt.classes)}")
     acc = accuracy(ckpt.model, ds, ckpt.preprocessing.mean, ckpt.preprocessing.std)

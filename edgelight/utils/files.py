@@ -62,3 +62,20 @@ def _umask() -> int:
 
 def write_json(path: Path, obj: dict) -> None:
     write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def content_digest(path: Path) -> tuple[int, str | None]:
+    """(bytes, sha256) of a file, or of a directory artifact (.mlpackage: every file's relative name and content,
+    in order); (0, None) for a path that holds no file."""
+    import hashlib
+
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+    digest = hashlib.sha256()
+    for f in files:
+        if path.is_dir():
+            digest.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return sum(f.stat().st_size for f in files), digest.hexdigest() if files else None

@@ -25,8 +25,8 @@ def inspect_onnx(path: Path) -> dict:
     return {
         "ops": dict(sorted(ops.items())),
         "inputs": [{"name": v.name, "shape": shape(v)} for v in graph.input],
-        # a symbolic dimension (dynamic batch) is fed as 1
-        "input": {"shape": [d if isinstance(d, int) and d > 0 else 1 for d in shape(graph.input[0])], "dtype": "float32"} if graph.input else None,
+        # a dynamic batch is fed as 1; any other dynamic dimension cannot be guessed (None)
+        "input": {"shape": [d if isinstance(d, int) and d > 0 else 1 if i == 0 else None for i, d in enumerate(shape(graph.input[0]))], "dtype": "float32"} if graph.input else None,
         "outputs": [{"name": v.name, "shape": shape(v)} for v in graph.output],
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
         "weights_bytes": sum(weights.values()),
