@@ -8,6 +8,7 @@ converted; the caller re-exports the converted module at the artifact's fixed in
 import torch
 
 from edgelight.errors import UsageError
+from edgelight.shared_weights import exact_scales_for_folded_weights, fold_affines_into_reused_convs
 
 CALIBRATION_BATCH = 32
 
@@ -57,8 +58,12 @@ def _is_param(gm: torch.fx.GraphModule, target: str) -> bool:
     return target in dict(gm.named_parameters())
 
 
-def pt2e_quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list, quantizer, fold_quantize: bool = True) -> torch.fx.GraphModule:
-    """export (dynamic batch) -> prepare_pt2e -> calibrate -> convert_pt2e; trace inside the caller's lowering context."""
+def pt2e_quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list, quantizer, fold_quantize: bool = True) -> tuple[torch.fx.GraphModule, tuple[int, int]]:
+    """export (dynamic batch) -> fold reuses' BatchNorms -> prepare_pt2e -> calibrate -> convert_pt2e.
+
+    Traces inside the caller's lowering context. Returns the converted module and what
+    ``fold_affines_into_reused_convs`` folded.
+    """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     batches = calibrate_batches(calibration, example)
@@ -66,8 +71,10 @@ def pt2e_quantize(model: torch.nn.Module, example: torch.Tensor, calibration: li
     dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},)
     with torch.no_grad():
         graph = torch.export.export(model, (first,), dynamic_shapes=dynamic).module()
+        folded = fold_affines_into_reused_convs(graph)
         untie_shared_weights(graph)
         prepared = prepare_pt2e(graph, quantizer)
+        exact_scales_for_folded_weights(prepared)
         for batch in batches:
             prepared(batch)
-        return convert_pt2e(prepared, fold_quantize=fold_quantize)
+        return convert_pt2e(prepared, fold_quantize=fold_quantize), folded

@@ -58,3 +58,102 @@ def keep_shared_weights(model: nn.Module, example: torch.Tensor) -> tuple[nn.Mod
             if child in targets:
                 setattr(mod, child_name, ChannelAffine(child))
     return model, len(targets)
+
+
+def reuse_note(kept: int, folded: tuple[int, int] = (0, 0)) -> str | None:
+    """One line for the export report: what happened to the BatchNorms of reused convs."""
+    done, own = folded
+    if done:
+        extra = f"; {own} use(s) with a channel of scale <= 0 keep codes of their own" if own else ""
+        return f"{done} BatchNorms of reused convs folded into their use's int8 scales and bias, over shared int8 codes{extra}"
+    return f"{kept} BatchNorms after shared convs kept as 1x1 depthwise convs (weights stored once)" if kept else None
+
+
+INT8_LEVELS = 127  # symmetric per-channel int8 weights, as both PT2E quantizers configure them
+FOLDED_WEIGHT = "_folded_weight"  # suffix of the weights fold_affines_into_reused_convs makes
+
+
+def fold_affines_into_reused_convs(gm: torch.fx.GraphModule) -> tuple[int, int]:
+    """Fold each ChannelAffine that follows a reused conv into that use (w8a8 only); returns (folded, own codes).
+
+    int8 can do what fp32 cannot: a reuse's BatchNorm scale ``a`` (per output channel) goes into that
+    use's weight *scales* and its shift into the int32 bias, over one set of int8 codes. The folded
+    weight is built from the shared weight already snapped to its per-channel int8 grid, so the
+    quantizer's observer finds scale ``|a| * s`` and the codes ``q`` again, bit for bit; the
+    serializers store equal codes once. A channel with ``a < 0`` gets codes ``-q`` and one with
+    ``a == 0`` codes 0: correct, but that use then needs codes of its own (the second count).
+    """
+    aten = torch.ops.aten
+    conv = aten.conv2d.default
+    uses = Counter(n.args[1] for n in gm.graph.nodes if n.target == conv and isinstance(n.args[1], torch.fx.Node))
+    reused = {weight for weight, count in uses.items() if count > 1}
+    folded = own = 0
+    for affine in list(gm.graph.nodes):
+        producer = affine.args[0] if affine.target == conv else None
+        if not (isinstance(producer, torch.fx.Node) and producer.target == conv and len(producer.users) == 1):
+            continue
+        weight_node = producer.args[1]
+        if weight_node not in reused or weight_node.op != "get_attr" or not _is_channel_affine(gm, affine):
+            continue
+        weight = _attr(gm, weight_node.target).detach()
+        scale, shift = _attr(gm, affine.args[1].target).detach().flatten(), _attr(gm, affine.args[2].target).detach()
+        bias = producer.args[2] if len(producer.args) > 2 else None
+        first_bias = _attr(gm, bias.target).detach() if isinstance(bias, torch.fx.Node) else torch.zeros_like(shift)
+        grid = _snap_to_int8_grid(weight)
+        new_weight = grid * scale.reshape(-1, *[1] * (weight.dim() - 1))
+        own += bool((scale <= 0).any())
+        name = affine.name
+        gm.register_buffer(name + FOLDED_WEIGHT, new_weight.clone())
+        gm.register_buffer(f"{name}_bias", (first_bias * scale + shift).clone())
+        with gm.graph.inserting_before(affine):
+            w, b = gm.graph.get_attr(name + FOLDED_WEIGHT), gm.graph.get_attr(f"{name}_bias")
+            w.meta, b.meta = dict(weight_node.meta), dict(affine.args[2].meta)
+            fused = gm.graph.call_function(conv, (producer.args[0], w, b, *producer.args[3:]))
+        fused.meta = {**producer.meta, "val": affine.meta.get("val")}
+        affine.replace_all_uses_with(fused)
+        gm.graph.erase_node(affine)
+        gm.graph.erase_node(producer)
+        folded += 1
+    if folded:
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+    return folded, own
+
+
+def exact_scales_for_folded_weights(prepared: torch.fx.GraphModule) -> None:
+    """Let the folded weights' observers give any positive scale (after prepare_pt2e, before calibration).
+
+    Both quantizers clamp weight scales at 2**-12; a small BatchNorm scale times a small weight falls
+    below it, and the clamped scale would give that use other codes. XNNPACK takes any positive scale.
+    """
+    for node in prepared.graph.nodes:
+        source = node.args[0] if node.op == "call_module" and node.args else None
+        if isinstance(source, torch.fx.Node) and source.op == "get_attr" and source.target.endswith(FOLDED_WEIGHT):
+            observer = prepared.get_submodule(node.target)
+            if isinstance(getattr(observer, "eps", None), torch.Tensor):
+                observer.eps.fill_(torch.finfo(torch.float32).eps)
+
+
+def _attr(gm: torch.fx.GraphModule, target: str) -> torch.Tensor:
+    obj = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _is_channel_affine(gm: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
+    """conv2d(x, w [C,1,1,1], b [C], stride 1, padding 0, dilation 1, groups C): a per-channel a * x + b."""
+    args = list(node.args) + [None] * (7 - len(node.args))
+    weight, bias, groups = args[1], args[2], args[6]
+    if not all(isinstance(n, torch.fx.Node) and n.op == "get_attr" for n in (weight, bias)):
+        return False
+    shape = tuple(_attr(gm, weight.target).shape)
+    return len(shape) == 4 and shape[1:] == (1, 1, 1) and groups == shape[0] and list(args[3] or [1, 1]) == [1, 1] and list(args[4] or [0, 0]) in ([0, 0], [0]) and list(args[5] or [1, 1]) == [1, 1]
+
+
+def _snap_to_int8_grid(weight: torch.Tensor) -> torch.Tensor:
+    """The weight as symmetric per-output-channel int8 would represent it: round(w / s) * s, s = max|w| / 127."""
+    flat = weight.reshape(weight.shape[0], -1)
+    step = (flat.abs().amax(dim=1) / INT8_LEVELS).clamp(min=torch.finfo(torch.float32).eps)
+    codes = torch.clamp(torch.round(flat / step[:, None]), -INT8_LEVELS, INT8_LEVELS)
+    return (codes * step[:, None]).reshape(weight.shape)

@@ -466,10 +466,12 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "w8a8"])
 @pytest.mark.parametrize("runtime", ["executorch", "tflite"])
-def test_shared_weights_are_packed_once_at_run_time(runtime, exported, random_checkpoints, tmp_path):
-    """lrunet-4-1x packs its reused conv weights once (XNNPACK's weights cache, asked for by the sidecar):
-    its peak RSS stays within 2 MB of lrunet-1-1x's (a copy per use: ~3.5 MB more, bench/weight_cache.py)."""
+def test_shared_weights_are_packed_once_at_run_time(runtime, precision, exported, random_checkpoints, tmp_path):
+    """lrunet-4-1x's peak RSS stays within 2 MB of lrunet-1-1x's (a copy per use: ~3.5 MB more in fp32,
+    ~4.5 MB in int8 before its BatchNorms were folded; bench/reuse.py). fp32 packs the reused weights once
+    (XNNPACK's weights cache, asked for by the sidecar); int8 packs each use's codes, a quarter the bytes."""
 
     from edgelight.artifacts import runner_hints
     from edgelight.bench.child import run_isolated
@@ -480,8 +482,9 @@ def test_shared_weights_are_packed_once_at_run_time(runtime, exported, random_ch
     np.savez(npz, x=normalize(d.test_x[:16], d.mean, d.std).numpy(), y=d.test_y[:16].numpy())
     peaks = {}
     for model in ("lrunet-1-1x", "lrunet-4-1x"):
-        artifact = exported(str(random_checkpoints(model)), runtime, "fp32").artifact
-        assert runner_hints(artifact)["runtime_options"].get("xnnpack_weight_cache", False) == (model == "lrunet-4-1x")
+        artifact = exported(str(random_checkpoints(model)), runtime, precision).artifact
+        wants_cache = model == "lrunet-4-1x" and precision == "fp32"
+        assert runner_hints(artifact)["runtime_options"].get("xnnpack_weight_cache", False) == wants_cache
         job = {"artifact": str(artifact), "runtime": runtime, "threads": 1, "warmup": 1, "runs": 3, "data": str(npz), "input_shape": [1, 3, 32, 32]}
         result = run_isolated(job, 300)
         assert result["ok"], result

@@ -58,11 +58,12 @@ def images(n: int, c: int, size: int, seed: int = 0) -> torch.Tensor:
 
 
 def expected_custom_nodes(name: str) -> tuple[int, int]:
-    """(shift2d, channel_shuffle) uses: one shift per CSC block, (N - 1) shuffles in each of LruNet's 4 stages."""
+    """(shift2d, channel_shuffle) uses: one shift per CSC block; in each of LruNet's 4 stages (N - 1) shuffles
+    between reuses and N in front of the depthwise conv, which repeats each channel (RepeatedDepthwise)."""
     if m := re.fullmatch(r"shiftresnet-(\d+)-e\d+", name):
         return 3 * DEPTHS[int(m.group(1))], 0
     if m := re.fullmatch(r"lrunet-(\d+)-\dx", name):
-        return 0, (int(m.group(1)) - 1) * 4
+        return 0, (2 * int(m.group(1)) - 1) * 4
     return 0, 0
 
 

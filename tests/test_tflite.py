@@ -217,3 +217,22 @@ def test_inspect_rejects_non_tflite(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(TargetError, match="TFL3"):
         TARGET.inspect(bad)
+
+
+@pytest.mark.slow
+def test_int8_files_write_each_quantization_vector_once(artifact, tmp_path):
+    """lrunet-4-1x w8a8: its per-use weights and biases repeat all-zero int64 zero-point vectors; written once,
+    the file is ~30% smaller than the same model packed the plain way, and runs to the same outputs."""
+    import flatbuffers
+
+    from edgelight.targets.tflite.lowering import _unpack
+
+    path, _ = artifact("lrunet-4-1x", "w8a8")
+    data = path.read_bytes()
+    builder = flatbuffers.Builder(len(data))
+    builder.Finish(_unpack(data).Pack(builder), file_identifier=b"TFL3")
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(bytes(builder.Output()))
+    assert len(data) < 0.8 * plain.stat().st_size, (len(data), plain.stat().st_size)
+    x = digits()[1][:4]
+    np.testing.assert_array_equal(run(path, x), run(plain, x))

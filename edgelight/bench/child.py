@@ -78,7 +78,7 @@ def measure(job: dict) -> dict:
     n = int(job["input_shape"][0])
     first = np.ascontiguousarray(x[:n], dtype=np.float32)
     record = get_runtime(runtime)
-    hints = job.get("hints") or runner_hints(path)  # a job may override them (bench/weight_cache.py: cache off vs on)
+    hints = job.get("hints") or runner_hints(path)  # a job may override them (bench/reuse.py: cache off vs on)
     for mod in record.preload:  # imported before the baseline so that library code pages are not charged to the model
         importlib.import_module(mod)
     if record.prepare is not None:

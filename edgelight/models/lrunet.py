@@ -29,7 +29,9 @@ class LruNet(nn.Module):
         self.width = width
         self.stem = nn.Sequential(nn.Conv2d(in_chans, 64, 3, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
         self.stages = nn.ModuleList(LruBlock(c, reuses) for c in cfg[:4])
-        self.pool = nn.MaxPool2d(3, 2, 1)
+        # Every pool here sees ReLU outputs (>= 0), so zero padding is the same as the usual -inf: LiteRT
+        # writes -inf padding as PADV2, which XNNPACK does not take (4 partitions instead of 1).
+        self.pool = nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, 2))
         self.head = nn.Sequential(
             nn.Conv2d(cfg[3], cfg[4], 1, groups=8, bias=False),
             nn.BatchNorm2d(cfg[4]),

@@ -7,9 +7,12 @@ from pathlib import Path
 import torch
 
 from edgelight.errors import converter_errors
-from edgelight.shared_weights import keep_shared_weights
+from edgelight.shared_weights import keep_shared_weights, reuse_note
 from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError
 from edgelight.targets.executorch import OPTIONS
+
+# ops XNNPACK runs in int8 only when the output has its input's scale and zero point
+SAME_SCALE_OPS = (torch.ops.aten.constant_pad_nd.default, torch.ops.aten.pad.default, torch.ops.aten.max_pool2d.default)
 
 
 def validate(precision: str, options: dict) -> None:
@@ -21,20 +24,38 @@ def validate(precision: str, options: dict) -> None:
         raise OptionError(f"executorch option shift={options['shift']} picks a lowered form; it does not apply with ops=native")
 
 
-def _quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list) -> torch.nn.Module:
+def _quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list) -> tuple[torch.nn.Module, tuple[int, int]]:
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
 
     from edgelight.quantize import QuantizationError, pt2e_quantize
 
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    class SameScaleQuantizer(XNNPACKQuantizer):
+        """XNNPACK takes an int8 constant pad or max pool only with its input's scale and zero point. The stock
+        quantizer leaves a pad unannotated, so what follows observes scales of its own and the program fails
+        to load (LruNet's zero pad before each max pool); here they share their input's."""
+
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+            model = super().annotate(model)
+            for node in model.graph.nodes:
+                source = node.args[0] if node.target in SAME_SCALE_OPS else None
+                annotation = source.meta.get("quantization_annotation") if isinstance(source, torch.fx.Node) else None
+                if annotation is not None and annotation.output_qspec is not None and "quantization_annotation" not in node.meta:
+                    shared = SharedQuantizationSpec(source)
+                    node.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map={source: shared}, output_qspec=shared, _annotated=True)
+            return model
+
+    quantizer = SameScaleQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     try:
         return pt2e_quantize(model, example, calibration, quantizer)
     except QuantizationError as e:
         raise TargetError(str(e)) from None
 
 
-def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", int]:
-    """The exported program, and how many BatchNorms follow a conv that runs more than once (LruNet's reuse)."""
+def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", int, tuple[int, int]]:
+    """The exported program, how many BatchNorms follow a conv that runs more than once (LruNet's reuse),
+    and how many of them w8a8 folded into the reuses' requantization (fold_affines_into_reused_convs)."""
     from executorch.exir.passes.constant_prop_pass import constant_prop_pass
 
     from edgelight.ops.lowering import lowered
@@ -47,8 +68,9 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
         # garbage (top-1 agreement 0%); PT2E's fusion leaves the later uses unquantized. Kept apart (a 1x1
         # depthwise conv), the weight stays one tensor, stored once, in fp32 and int8.
         model, reused = keep_shared_weights(request.model, request.example)
+        folded = (0, 0)
         if request.precision == "w8a8":
-            model = _quantize(model, request.example, request.calibration)
+            model, folded = _quantize(model, request.example, request.calibration)
         ep = torch.export.export(model, (request.example,))
     if native:
         from edgelight.targets.executorch.native import prepare_native
@@ -59,7 +81,7 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
     # leave the conv on the portable kernel (30x slower); folding constants makes it a plain conv weight.
     # Not for w8a8: there the weights are already int8 parameters, and folding would turn their
     # dequantize into fp32 constants (a 2.6x larger, slower program).
-    return (constant_prop_pass(ep) if request.precision == "fp32" else ep), reused
+    return (constant_prop_pass(ep) if request.precision == "fp32" else ep), reused, folded
 
 
 def distinct_cat_inputs(ep: "torch.export.ExportedProgram") -> int:
@@ -94,7 +116,7 @@ def lower(request: LoweringRequest) -> LoweringReport:
     from executorch.exir import to_edge_transform_and_lower
 
     with converter_errors("executorch lowering", TargetError):
-        ep, reused = _trace(request)
+        ep, reused, folded = _trace(request)
         edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
         info = get_delegation_info(edge.exported_program().graph_module)
         program = edge.to_executorch()
@@ -102,9 +124,10 @@ def lower(request: LoweringRequest) -> LoweringReport:
     inventory = inspect_program(request.out_path)
     delegated, portable = info.num_delegated_nodes, info.num_non_delegated_nodes
     notes = [f"{delegated} of {delegated + portable} graph nodes delegated to XNNPACK in {info.num_delegated_subgraphs} subgraph(s)"]
-    kept = {k: v for k, v in inventory["operators"].items()}
-    if kept:
-        notes.append("outside the delegate: " + ", ".join(f"{k} x{v}" for k, v in sorted(kept.items())))
+    if inventory["operators"]:
+        notes.append("outside the delegate: " + ", ".join(f"{k} x{v}" for k, v in sorted(inventory["operators"].items())))
+    if note := reuse_note(reused, folded):
+        notes.append(note)
     from edgelight.targets.executorch.runner import NATIVE_KERNELS, WEIGHT_CACHE
 
     requires = [NATIVE_KERNELS] if any(op.startswith("edgelight::") for op in inventory["operators"]) else []

@@ -24,6 +24,18 @@ def _export(model: torch.nn.Module, example: torch.Tensor, shift: str, path: Pat
     with torch.no_grad(), lowered(shift):
         program = torch.onnx.export(model, (example,), input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET, dynamo=True, optimize=True, verbose=False)
     program.save(str(path))
+    _strip_debug_metadata(path)
+
+
+def _strip_debug_metadata(path: Path) -> None:
+    """Drop the exporter's per-node metadata (stack traces, module paths of the exporting machine): it was
+    45% of lrunet-14-1x's file and names files on the machine that exported it; runtimes never read it."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    onnx.save(model, str(path))
 
 
 class _Calibration:
