@@ -42,9 +42,9 @@ NEEDS_MAC = {("coreml", "w8a8"): "Core ML W8A8 is calibrated by running Core ML:
 NAIVE = [("shiftresnet-20-e3", "executorch", "fp32", {"shift": "slices"}), ("shiftresnet-20-e3", "executorch", "w8a8", {"shift": "slices"}),
          ("shiftresnet-20-e3", "tflite", "fp32", {"shift": "slices"}), ("shiftresnet-20-e3", "tflite", "w8a8", {"shift": "slices"})]
 
-EXPECTED_FAILURES = {  # (model, target, precision, options as k=v) -> why; strict: remove an entry once it passes
-    ("shiftresnet-20-e3", "executorch", "w8a8", "shift=slices"): "XNNPACK refuses the int8 constant pad of pad+slice+cat (the .pte does not load)",
-}
+# (model, target, precision, options as k=v) -> why; strict: remove an entry once it passes. Empty since the
+# ExecuTorch int8 pad shares its input's scale (the shift=slices program used to fail to load)
+EXPECTED_FAILURES: dict[tuple, str] = {}
 
 
 def _key(model, target, precision, options) -> tuple:
