@@ -91,7 +91,7 @@ class RepeatedDepthwise(nn.Conv2d):
 
     Same weight, same math as the nn.Conv2d it is, computed as a plain depthwise conv over the input
     channels each repeated ``multiplier`` times. XNNPACK runs a multiplier-2 depthwise conv as one tiny
-    GEMM per channel group (90% of lrunet-14-1x's time, fp32 and int8); a plain depthwise conv runs as
+    GEMM per channel group (~75% of lrunet-14-1x's fp32 time, ETDump); a plain depthwise conv runs as
     one DWConv kernel, and the repeat is a concatenation and a shuffle, which every runtime has.
     """
 
