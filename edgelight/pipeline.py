@@ -20,7 +20,7 @@ from edgelight.checkpoint import Checkpoint, resolve
 from edgelight.data import Dataset, evaluation_data, from_source, normalize, open_data
 from edgelight.data.folders import IMAGE_SUFFIXES, folder_classes, read_flat_images
 from edgelight.errors import StepError, UsageError, converter_errors
-from edgelight.evaluation import EvalSet, evaluate
+from edgelight.evaluation import EvalSet, Evaluation, evaluate
 from edgelight.targets import get_target
 from edgelight.targets.base import LoweringRequest, Runtime, TargetError
 from edgelight.utils.files import content_digest, probe_folder, remove_empty
@@ -203,6 +203,35 @@ def _remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
+def compare_outputs(got: Evaluation, reference: Evaluation, precision: str, trained: bool, dataset: str | None) -> tuple[dict, list[str]]:
+    """An artifact's outputs against PyTorch's on the same inputs: the report and what breaks the thresholds."""
+    scale = float(np.abs(reference.logits).max()) or 1.0
+    diff = float(np.abs(got.logits - reference.logits).max())
+    report = {
+        "status": "passed",
+        "samples": got.samples,
+        "dataset": dataset,
+        "max_abs_diff": diff,
+        "max_rel_diff": diff / scale,
+        "top1_agreement": float((got.logits.argmax(1) == reference.logits.argmax(1)).mean()),
+        "accuracy": got.accuracy if trained else None,
+        "reference_accuracy": reference.accuracy if trained else None,
+        "nan_outputs": bool(np.isnan(got.logits).any()),
+    }
+    problems = ["NaN in the outputs"] if report["nan_outputs"] else []
+    if precision in THRESHOLDS:
+        min_agree, max_rel = THRESHOLDS[precision]
+        if report["top1_agreement"] < min_agree:
+            problems.append(f"top-1 agreement {report['top1_agreement']:.4f} < {min_agree}")
+        if report["max_rel_diff"] > max_rel:
+            problems.append(f"max relative logit difference {report['max_rel_diff']:.2e} > {max_rel:.0e}")
+    elif trained and report["accuracy"] < report["reference_accuracy"] - QUANTIZED_MAX_ACCURACY_DROP:
+        problems.append(f"{precision} accuracy {report['accuracy']:.4f} is more than 1 point below fp32 {report['reference_accuracy']:.4f} on {dataset}")
+    if problems:
+        report["status"] = "failed"
+    return report, problems
+
+
 def verify(
     target: Runtime, artifact: Path, ckpt: Checkpoint, model: torch.nn.Module, shape, precision: str, data: EvalSet, threads: int | None = None,
     name: str | None = None, hints: dict | None = None,
@@ -224,31 +253,9 @@ def verify(
         got = evaluate(runner, data, batch=shape[0])
     finally:
         runner.close()
-    scale = float(np.abs(reference.logits).max()) or 1.0
-    diff = float(np.abs(got.logits - reference.logits).max())
     trained = ckpt.source != "random" and data.y is not None  # a random model's accuracy says nothing
-    report = {
-        "status": "passed",
-        "samples": got.samples,
-        "dataset": data.name,
-        "max_abs_diff": diff,
-        "max_rel_diff": diff / scale,
-        "top1_agreement": float((got.logits.argmax(1) == reference.logits.argmax(1)).mean()),
-        "accuracy": got.accuracy if trained else None,
-        "reference_accuracy": reference.accuracy if trained else None,
-        "nan_outputs": bool(np.isnan(got.logits).any()),
-    }
-    problems = ["NaN in the outputs"] if report["nan_outputs"] else []
-    if precision in THRESHOLDS:
-        min_agree, max_rel = THRESHOLDS[precision]
-        if report["top1_agreement"] < min_agree:
-            problems.append(f"top-1 agreement {report['top1_agreement']:.4f} < {min_agree}")
-        if report["max_rel_diff"] > max_rel:
-            problems.append(f"max relative logit difference {report['max_rel_diff']:.2e} > {max_rel:.0e}")
-    elif trained and report["accuracy"] < report["reference_accuracy"] - QUANTIZED_MAX_ACCURACY_DROP:
-        problems.append(f"{precision} accuracy {report['accuracy']:.4f} is more than 1 point below fp32 {report['reference_accuracy']:.4f} on {data.name}")
+    report, problems = compare_outputs(got, reference, precision, trained, data.name)
     if problems:
-        report["status"] = "failed"
         raise VerificationError(f"{name or artifact.name}: verification failed: {'; '.join(problems)}")
     return report
 

@@ -106,6 +106,8 @@ def measure(job: dict) -> dict:
         evaluation = evaluate(runner, EvalSet("bench", x, y, []), n)
         outs.append(evaluation.logits)
         correct = evaluation.correct
+        if job.get("logits"):  # edgelight verify compares them across machines
+            np.save(job["logits"], evaluation.logits)
         peak = max(0, _peak_rss_bytes() - baseline)
     except Exception as e:
         raise RuntimeError(f"{stage} failed: {type(e).__name__}: {e}") from e
@@ -147,24 +149,41 @@ def _signal_name(rc: int) -> str:
         return f"signal {-rc}"
 
 
-def run_isolated(job: dict, timeout: float = 600.0) -> dict:
-    """Run ``measure(job)`` in a fresh interpreter. Always returns a dict with ok=True or ok=False+error."""
+def _python_child(job_path: Path, result_path: Path) -> tuple[list[str], dict]:
+    return [sys.executable, "-m", "edgelight.bench.child", str(job_path), str(result_path)], {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def run_isolated(job: dict, timeout: float = 600.0, launch=_python_child) -> dict:
+    """Run ``measure(job)`` in a fresh interpreter. Always returns a dict with ok=True or ok=False+error.
+
+    ``launch(job_path, result_path) -> (argv, environment)`` starts the child (edgelight.arm64.lane runs it in
+    the aarch64 interpreter under qemu-user)."""
     with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp:
         job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job_path.write_text(json.dumps(job))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        argv, env = launch(job_path, result_path)
+        return collect(argv, env, result_path, timeout)
+
+
+def collect(argv: list[str], env: dict, result_path: Path, timeout: float) -> dict:
+    """Run a child that writes its result to ``result_path``; a timeout or a crash becomes ok=False + why."""
+    # its own process group: on a timeout everything it started goes (proot's emulated child, not only proot)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s (child killed)"}
+    if result_path.is_file():
         try:
-            proc = subprocess.run([sys.executable, "-m", "edgelight.bench.child", str(job_path), str(result_path)], capture_output=True, text=True, timeout=timeout, env=env)
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"timed out after {timeout:.0f} s (child killed)"}
-        if result_path.is_file():
-            try:
-                return json.loads(result_path.read_text())
-            except json.JSONDecodeError:
-                pass
-        tail = " | ".join(line for line in proc.stderr.strip().splitlines()[-3:])
-        how = f"killed by {_signal_name(proc.returncode)}" if proc.returncode < 0 else f"exited with code {proc.returncode}"
-        return {"ok": False, "error": f"runtime crashed ({how}) before writing a result" + (f": {tail}" if tail else "")}
+            return json.loads(result_path.read_text())
+        except json.JSONDecodeError:
+            pass
+    tail = " | ".join(line for line in stderr.strip().splitlines()[-3:])
+    how = f"killed by {_signal_name(proc.returncode)}" if proc.returncode < 0 else f"exited with code {proc.returncode}"
+    return {"ok": False, "error": f"runtime crashed ({how}) before writing a result" + (f": {tail}" if tail else "")}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """``run_bench``: the library call behind ``edgelight bench``.
 
 Host: each artifact is measured in its own child process (edgelight.bench.child), one record per
-(model, runtime, precision, device, threads). Phones: a bench plan goes over a DeviceTransport and
+(model, runtime, precision, device, threads). arm64-qemu: the same jobs on the aarch64 builds of the
+runtimes under qemu-user (edgelight.arm64), records marked emulated. Phones: a bench plan goes over a DeviceTransport and
 the demo app answers with records in the same schema. Records are appended to ``json_out`` as they
 finish, so a failure later in the run never loses them.
 """
@@ -10,6 +11,8 @@ import contextlib
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,29 @@ from edgelight.bench.stats import summarize
 from edgelight.errors import UsageError, first_line
 from edgelight.targets import get_runtime, runtimes, suffixes
 
-DEVICE_KINDS = ("host", "android", "ios")
+DEVICE_KINDS = ("host", "arm64-qemu", "android", "ios")
+RUNNERS = ("python", "native")  # native: edgelight-bench, the C++ runner a phone runs (edgelight/bench/native.py)
+DEFAULT_EMULATED_CPU = "cortex-a76"  # a phone's big core; `qemu-aarch64-static -cpu help` lists the others
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Where child-process jobs run: this machine, or the aarch64 builds under qemu-user (edgelight.arm64)."""
+
+    device: dict
+    unavailable: Callable[[str], str | None]  # runtime -> why it cannot run there, or None
+    run: Callable[[dict, float], dict]  # (job, timeout) -> the child's result
+
+
+def host_lane() -> Lane:
+    return Lane(host_device(), _unavailable, run_isolated)
+
+
+def arm64_lane(cpu: str) -> Lane:
+    from edgelight.arm64 import env, lane
+
+    arm = env.require(cpu)
+    return Lane(lane.device(cpu), lambda runtime: lane.unavailable(runtime) or _unavailable(runtime), lambda job, timeout: lane.run_job(arm, job, cpu, timeout))
 
 
 def phone_runtimes(kind: str) -> tuple[str, ...]:
@@ -30,10 +55,12 @@ def phone_runtimes(kind: str) -> tuple[str, ...]:
 
 
 def parse_device(spec: str) -> tuple[str, str | None]:
-    """'host' | 'android[:SERIAL]' | 'ios[:UDID]' -> (kind, id or None)."""
+    """'host' | 'arm64-qemu[:CPU]' | 'android[:SERIAL]' | 'ios[:UDID]' -> (kind, id or None; the CPU for arm64-qemu)."""
     kind, _, ident = (spec or "host").partition(":")
     if kind not in DEVICE_KINDS or (kind == "host" and ident):
-        raise UsageError(f"unknown device '{spec}'; use host, android[:SERIAL] or ios[:UDID]")
+        raise UsageError(f"unknown device '{spec}'; use host, arm64-qemu[:CPU], android[:SERIAL] or ios[:UDID]")
+    if kind == "arm64-qemu":
+        return kind, ident or DEFAULT_EMULATED_CPU
     return kind, ident or None
 
 
@@ -181,47 +208,56 @@ def _data_for(meta: dict, dataset: str | None, mean, std, shape: list[int]) -> t
     return data, data.name, []
 
 
-def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeout, profile, progress, rounds=1, mean=None, std=None) -> None:
-    device = host_device()
+def _plan_jobs(items, lane: Lane, tmp: Path, threads, warmup, runs, dataset, profile, mean=None, std=None) -> list[tuple]:
+    """(record, job or None, data name) per artifact, in the order given: the record holds everything known
+    before measuring; no job means there is nothing to run (not runnable, unreadable). Data sets are written
+    once per (data, shape, preprocessing) into ``tmp``."""
+    device = lane.device
     cache: dict = {}
-    planned = []  # (record, job or None, data name, results so far) of every artifact, in the order given
+    planned = []
+    for path, runtime, meta in items:
+        record = new_record(meta, runtime, device, threads, path)
+        record["artifact"]["weight_bytes"] = _weight_bytes(runtime, path)
+        record["artifact"]["sidecar"] = {"ok": "matches", "checkpoint": "checkpoint"}.get(meta["sidecar"], meta["sidecar"])
+        notes = [meta["sidecar_error"] + "; measured as an artifact without one"] if meta.get("sidecar_error") else []
+        mismatch = inputs.sidecar_mismatch(meta, record["artifact"])
+        if mismatch:
+            record["artifact"]["sidecar"] = "mismatch"
+            notes.append(mismatch)
+        if meta.get("weights") == "random":
+            notes.append("random weights (exported without a trained checkpoint): accuracy is chance level")
+        reason = lane.unavailable(runtime)
+        shape = meta["input_shape"]
+        if reason is None and shape is None:
+            try:
+                shape = _file_input_shape(runtime, path)
+            except Exception as e:  # noqa: BLE001 (a truncated or foreign file: this record fails, the run goes on)
+                record["error"] = f"cannot read the artifact: {first_line(e)}"
+        if notes:
+            record["notes"] = notes
+        if reason:
+            record.update(status="not_runnable", error=f"not runnable on {'this host' if device['kind'] == 'host' else device['name']}: {reason}")
+        if reason or record["error"]:
+            planned.append((record, None, None))
+            continue
+        key = (str(dataset), str(meta.get("data")), tuple(shape), str(meta["mean"]), str(meta["std"]), str(meta["labels"]))
+        if key not in cache:
+            data, name, data_notes = _data_for(meta, dataset, mean, std, shape)
+            npz = tmp / f"data{len(cache)}.npz"
+            np.savez(npz, x=data.x, **({"y": data.y} if data.y is not None and name else {}))
+            cache[key] = (name, npz, data_notes)
+        name, npz, data_notes = cache[key]
+        if data_notes:
+            record["notes"] = record.get("notes", []) + data_notes
+        job = {"artifact": str(path), "runtime": runtime, "threads": threads, "warmup": warmup, "runs": runs, "data": str(npz), "input_shape": shape, "profile": profile}
+        planned.append((record, job, name))
+    return planned
+
+
+def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeout, profile, progress, rounds=1, mean=None, std=None, lane: Lane | None = None) -> None:
+    lane = lane or host_lane()
     with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp, _progress(progress, len(items) * rounds, "bench") as step:
-        for path, runtime, meta in items:
-            record = new_record(meta, runtime, device, threads, path)
-            record["artifact"]["weight_bytes"] = _weight_bytes(runtime, path)
-            record["artifact"]["sidecar"] = {"ok": "matches", "checkpoint": "checkpoint"}.get(meta["sidecar"], meta["sidecar"])
-            notes = [meta["sidecar_error"] + "; measured as an artifact without one"] if meta.get("sidecar_error") else []
-            mismatch = inputs.sidecar_mismatch(meta, record["artifact"])
-            if mismatch:
-                record["artifact"]["sidecar"] = "mismatch"
-                notes.append(mismatch)
-            if meta.get("weights") == "random":
-                notes.append("random weights (exported without a trained checkpoint): accuracy is chance level")
-            reason = _unavailable(runtime)
-            shape = meta["input_shape"]
-            if reason is None and shape is None:
-                try:
-                    shape = _file_input_shape(runtime, path)
-                except Exception as e:  # noqa: BLE001 (a truncated or foreign file: this record fails, the run goes on)
-                    record["error"] = f"cannot read the artifact: {first_line(e)}"
-            if notes:
-                record["notes"] = notes
-            if reason:
-                record.update(status="not_runnable", error=f"not runnable on this host: {reason}")
-            if reason or record["error"]:
-                planned.append((record, None, None, []))  # nothing to run; written in its place in the order given
-                continue
-            key = (str(dataset), str(meta.get("data")), tuple(shape), str(meta["mean"]), str(meta["std"]), str(meta["labels"]))
-            if key not in cache:
-                data, name, data_notes = _data_for(meta, dataset, mean, std, shape)
-                npz = Path(tmp) / f"data{len(cache)}.npz"
-                np.savez(npz, x=data.x, **({"y": data.y} if data.y is not None and name else {}))
-                cache[key] = (name, npz, data_notes)
-            name, npz, data_notes = cache[key]
-            if data_notes:
-                record["notes"] = record.get("notes", []) + data_notes
-            job = {"artifact": str(path), "runtime": runtime, "threads": threads, "warmup": warmup, "runs": runs, "data": str(npz), "input_shape": shape, "profile": profile}
-            planned.append((record, job, name, []))
+        planned = [(record, job, name, []) for record, job, name in _plan_jobs(items, lane, Path(tmp), threads, warmup, runs, dataset, profile, mean, std)]
         # A B C A B C ...: artifacts compared in one run see the same machine drift, round by round
         for k in range(rounds):
             for record, job, name, got in planned:
@@ -231,10 +267,39 @@ def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeo
                     step(advance=1)
                     continue
                 step(f"{record['model']} [{record['runtime']} {record['precision']}]" + (f" round {k + 1}/{rounds}" if rounds > 1 else ""))
-                got.append(run_isolated({**job, "profile": job["profile"] and k == rounds - 1}, timeout))
+                got.append(lane.run({**job, "profile": job["profile"] and k == rounds - 1}, timeout))
                 if k == rounds - 1:
                     results.append(_fill(record, _combine(got), record["runtime"], Path(job["artifact"]), name, warmup))
                 step(advance=1)
+
+
+def _run_native(items, results: ResultsFile, threads, warmup, runs, dataset, timeout, progress, mean, std, lane: Lane, cpu: str | None) -> None:
+    import os
+
+    from edgelight.bench import native
+
+    with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp, _progress(progress, 1, "edgelight-bench") as step:
+        planned = _plan_jobs(items, Lane(lane.device, native.unavailable, lane.run), Path(tmp), threads, warmup, runs, dataset, False, mean, std)
+        notes = []
+        if lane.device["kind"] == "arm64-qemu":
+            from edgelight.arm64 import env
+            from edgelight.arm64 import lane as arm_lane
+
+            arm = env.require(cpu)
+            notes.append(arm_lane.EMULATED_NOTE)
+
+            def launch(plan: Path):
+                return arm.binary("edgelight-bench", ["--plan", str(plan)], cpu)
+        else:
+            from edgelight.ops.kernels import build_bench_runner
+
+            binary = build_bench_runner()
+
+            def launch(plan: Path):
+                return [str(binary), "--plan", str(plan)], dict(os.environ)
+
+        native.run_native(planned, results, launch, threads, warmup, runs, lane.device, timeout, notes)
+        step(advance=1)
 
 
 def _run_phone(kind, ident, items, results: ResultsFile, threads, warmup, runs, transport, progress) -> None:
@@ -270,35 +335,46 @@ def _run_phone(kind, ident, items, results: ResultsFile, threads, warmup, runs, 
 
 
 def run_bench(artifacts, device: str = "host", threads: int | None = None, warmup: int = 5, runs: int = 20, dataset: str | None = None, json_out=None, report_dir=None,
-              progress: bool = True, timeout: float = 600.0, profile: bool = True, transport=None, command: str | None = None, rounds: int = 1, mean=None, std=None) -> list[dict]:
+              progress: bool = True, timeout: float = 600.0, profile: bool = True, transport=None, command: str | None = None, rounds: int = 1, mean=None, std=None,
+              runner: str = "python") -> list[dict]:
     """Measure each artifact and return the records (also written to ``json_out`` as they finish).
 
     ``dataset``: the data accuracy is measured on (digits, NAME:DIR, an image folder); None = each artifact's
     own (its sidecar's). ``mean`` / ``std``: the preprocessing of artifacts without a sidecar. ``rounds`` > 1:
     the artifacts run interleaved (A B C A B C ...) in that many rounds of child processes; p50 is the median
-    of the per-round medians. ``threads`` None/0 = the runtime's default. A DeviceError (no phone, phone
+    of the per-round medians. ``threads`` None/0 = the runtime's default. ``runner`` "native": ExecuTorch
+    programs run in edgelight-bench (the C++ runner, one bench plan) instead of the Python child. A DeviceError (no phone, phone
     dropped) propagates after the finished records are saved and the report (if asked for) is built from them.
     """
     kind, ident = parse_device(device)
     check_counts(threads, warmup, runs)
     if rounds < 1:
         raise UsageError(f"--rounds must be at least 1 (got {rounds})")
+    if runner not in RUNNERS:
+        raise UsageError(f"unknown runner '{runner}'; choose one of: {', '.join(RUNNERS)}")
+    if runner == "native" and kind in ("android", "ios"):
+        raise UsageError(f"--runner native runs on host and arm64-qemu so far; on {kind} the demo app measures (docs/native-runner.md says how to run edgelight-bench on a phone by hand)")
+    if runner == "native" and rounds > 1:
+        raise UsageError("--rounds is for the Python runner; edgelight-bench measures each artifact once per plan")
     if (mean is None) != (std is None):
         raise UsageError("give --mean and --std together")
-    if kind != "host" and (rounds > 1 or dataset is not None or mean is not None):
+    if kind in ("android", "ios") and (rounds > 1 or dataset is not None or mean is not None):
         raise UsageError("--rounds, --data, --mean and --std are for host runs; on a phone the demo app times each artifact as its bench plan says")
     if dataset is not None:
         from edgelight.data import check_data
 
         check_data(dataset)  # a bad data spec fails before anything runs
     items = _plan_items(artifacts)
+    lane = arm64_lane(ident) if kind == "arm64-qemu" else host_lane() if kind == "host" else None
     check_outputs(json_out, report_dir)  # last of the checks: it creates the folders it probes
     if command is None and Path(sys.argv[0]).name == "edgelight":
         command = shlex.join(["edgelight", *sys.argv[1:]])
     results = ResultsFile(json_out, extra={"command": command} if command else None)
     try:
-        if kind == "host":
-            _run_host(items, results, threads, warmup, runs, dataset, timeout, profile, progress, rounds, mean, std)
+        if runner == "native":
+            _run_native(items, results, threads, warmup, runs, dataset, timeout, progress, mean, std, lane, ident if kind == "arm64-qemu" else None)
+        elif kind in ("host", "arm64-qemu"):
+            _run_host(items, results, threads, warmup, runs, dataset, timeout, profile, progress, rounds, mean, std, lane)
         else:
             _run_phone(kind, ident, items, results, threads, warmup, runs, transport, progress)
     finally:

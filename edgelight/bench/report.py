@@ -14,7 +14,7 @@ from edgelight.utils.files import write_atomic
 
 COLUMNS = ("model", "runtime", "precision", "device", "threads", "status", "p50 ms", "mean ± std ms", "p90 / p99 ms", "peak RSS MB", "arena KB", "size KB", "weights KB", "top-1", "params", "MACs", "note")
 REUSE = re.compile(r"^lrunet-(\d+)-(\d)x$")  # LruNet's name carries its reuse count: the memory plot's x axis
-MARKERS = {"host": "o", "android": "^", "ios": "s"}
+MARKERS = {"host": "o", "arm64-qemu": "x", "android": "^", "ios": "s"}
 
 
 
@@ -43,6 +43,8 @@ def row(r: dict) -> list[str]:
         note = ("NaN outputs; " + note).strip("; ")
     if any(n.startswith("random weights") for n in r.get("notes", [])):
         note = ("random weights; " + note).strip("; ")
+    if r["device"].get("emulated"):
+        note = ("emulated: not phone time; " + note).strip("; ")
     return [
         r["model"], r["runtime"], r["precision"], r["device"].get("name", r["device"]["kind"]), str(r["threads"] or "default"), r["status"],
         _num(lat.get("p50")),
@@ -85,7 +87,8 @@ def pareto_png(records: list[dict]) -> bytes:
         kinds = sorted({r["device"]["kind"] for r in ok})
         for runtime, kind in sorted({(r["runtime"], r["device"]["kind"]) for r in ok}):
             sel = [i for i, r in enumerate(ok) if (r["runtime"], r["device"]["kind"]) == (runtime, kind)]
-            label = runtime if len(kinds) == 1 else f"{runtime} on {kind}"  # host and phone points differ by shape
+            label = runtime if len(kinds) == 1 and kind != "arm64-qemu" else f"{runtime} on {kind}"  # host and phone points differ by shape
+            label += " (emulated: not phone time)" if kind == "arm64-qemu" else ""
             ax.scatter([pts[i][0] for i in sel], [pts[i][1] for i in sel], s=[40 + 600 * ok[i]["artifact"]["bytes"] / biggest for i in sel], c=_color(runtime), marker=MARKERS.get(kind, "o"), alpha=0.7, edgecolors="black", label=label)
         # points cluster (one model, several runtimes): number them and name them in a key beside the plot
         for n, (x, y) in enumerate(pts, 1):
@@ -148,7 +151,8 @@ def _context(records: list[dict]) -> list[str]:
     versions = {}
     for r in records:
         versions.update(r.get("versions") or {})
-    return [f"Devices: {'; '.join(devices)}", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), "Latency: steady state after warm-up, one batch of the artifact's input shape; peak RSS is the child process's peak above its pre-load baseline."]
+    emulated = ["Emulated devices (arm64-qemu): their latency is qemu-user time on the host, not phone time; their outputs and accuracy are the ARM builds' own."] if any(r["device"].get("emulated") for r in records) else []
+    return [f"Devices: {'; '.join(devices)}", *emulated, "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())), "Latency: steady state after warm-up, one batch of the artifact's input shape; peak RSS is the child process's peak above its pre-load baseline."]
 
 
 def markdown(records: list[dict], png_name: str = "pareto.png", memory_name: str | None = None) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from edgelight.cli import bench, bundle, export, models, quickstart, train
+from edgelight.cli import bench, bundle, device, export, models, quickstart, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", help="edgelight: parameter-efficient CNNs from the paper to the phone.")
 app.command("quickstart")(quickstart.quickstart_command)
@@ -19,6 +19,8 @@ app.command("export")(export.export_command)
 app.command("targets")(export.targets_command)
 app.command("bench")(bench.bench_command)
 app.command("bundle")(bundle.bundle_command)
+app.command("verify")(device.verify_command)
+app.add_typer(device.app, name="device")
 
 
 def _version(value: bool) -> None:

@@ -125,24 +125,37 @@ def configure_and_build(build_dir: Path, options: dict[str, str] | None = None, 
     _run(build, log, "build")
 
 
-def build_native_kernels(force: bool = False) -> Path:
-    """Build the kernel library into the cache (once; ``force`` rebuilds) and return its path."""
-    root = cache_dir()
-    lib = root / LIB_NAME
-    if lib.exists() and not force:
-        return lib
+def _build_once(name: str, root: Path, options: dict[str, str], force: bool) -> Path:
+    """Build CMake target ``name`` into ``root/name`` once (``force`` rebuilds), safe across processes."""
+    out = root / name
+    if out.exists() and not force:
+        return out
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per cache dir across processes
-        if lib.exists() and not force:
-            return lib
+        if out.exists() and not force:
+            return out
         with tempfile.TemporaryDirectory(dir=root, prefix="build-") as tmp:
-            configure_and_build(Path(tmp), {"EDGELIGHT_NATIVE_ARCH": "ON"}, ["edgelight_kernels"])
-            staged = root / (LIB_NAME + ".tmp")
-            shutil.copy2(Path(tmp) / LIB_NAME, staged)
-            shutil.copy2(Path(tmp) / "build.log", root / "build.log")
-            os.replace(staged, lib)  # atomic: a concurrent loader sees the old or the new library
-    return lib
+            configure_and_build(Path(tmp), options, [name])
+            staged = root / (name + ".tmp")
+            shutil.copy2(Path(tmp) / name, staged)
+            shutil.copy2(Path(tmp) / "build.log", root / f"{name}.build.log")
+            os.replace(staged, out)  # atomic: a concurrent loader sees the old or the new file
+    return out
+
+
+def build_native_kernels(force: bool = False) -> Path:
+    """Build the kernel library into the cache (once; ``force`` rebuilds) and return its path."""
+    return _build_once(LIB_NAME, cache_dir(), {"EDGELIGHT_NATIVE_ARCH": "ON"}, force)
+
+
+def build_bench_runner(force: bool = False) -> Path:
+    """Build ``edgelight-bench`` (runner/, the native .pte runner) for this machine, once, and return its path."""
+    digest = hashlib.sha256()
+    for path in sorted((SOURCE_DIR / "runner").glob("*")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    # no -march=native: the runner's figures are compared with the Python runtime's, built for any x86-64
+    return _build_once("edgelight-bench", cache_dir() / f"runner-{digest.hexdigest()[:12]}", {"EDGELIGHT_BENCH_RUNNER": "ON"}, force)
 
 
 def load_native_kernels() -> Path:
@@ -192,4 +205,4 @@ def get_backend_option(backend: str, key: str) -> int:
     return value.value
 
 
-__all__ = ["NativeKernelsError", "build_native_kernels", "cache_dir", "configure_and_build", "load_native_kernels"]
+__all__ = ["NativeKernelsError", "build_bench_runner", "build_native_kernels", "cache_dir", "configure_and_build", "load_native_kernels"]

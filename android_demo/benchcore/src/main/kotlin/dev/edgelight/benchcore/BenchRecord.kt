@@ -1,6 +1,6 @@
 package dev.edgelight.benchcore
 
-/** The `device` object of a bench record. Kind is "android" or "ios" on phones, "host" elsewhere. */
+/** The `device` object of a bench record. Kind is "android" or "ios" on phones, "host" or "arm64-qemu" (emulated) elsewhere. */
 data class DeviceInfo(
     val kind: String,
     val name: String,
@@ -21,7 +21,7 @@ data class DeviceInfo(
     )
 
     companion object {
-        val KINDS = listOf("host", "android", "ios")
+        val KINDS = listOf("host", "arm64-qemu", "android", "ios")
     }
 }
 
