@@ -184,6 +184,14 @@ def test_jvm_rejects_an_invalid_plan_with_one_line(benchcore_classpath, tmp_path
     assert not (tmp_path / "out.json").exists()
 
 
+def test_the_android_plan_reader_knows_every_key_of_the_plan_schema():
+    """The app rejects unknown keys, so a key the schema adds (for edgelight-bench) must be known there too."""
+    source = (BENCHCORE / "src" / "main" / "kotlin" / "dev" / "edgelight" / "benchcore" / "BenchPlan.kt").read_text()
+    keys = {name: set(re.findall(r'"(\w+)"', re.search(rf"{name} = setOf\((.*?)\)", source).group(1))) for name in ("PLAN_KEYS", "ARTIFACT_KEYS")}
+    assert keys["PLAN_KEYS"] == set(PLAN_SCHEMA["properties"])
+    assert keys["ARTIFACT_KEYS"] == set(PLAN_SCHEMA["properties"]["artifacts"]["items"]["properties"])
+
+
 # ---------------------------------------------------------------- iOS plain logic
 
 

@@ -69,6 +69,8 @@ def test_the_aarch64_native_runner_answers_a_plan(arm, int8_artifacts):
     assert native["status"] == "ok", native["error"]
     assert native["accuracy"] == python["accuracy"] and native["device"]["emulated"] and native["versions"]["edgelight-bench"] == "1"
     assert native["memory"]["planned_arena_bytes"] > 0 and any("not phone time" in n for n in native["notes"])
+    ops = {r["op"].split(" #")[0] for r in native["op_profile"]}  # from the ARM build's ETDump: XNNPACK's own ops inside the delegate call
+    assert {"DELEGATE_CALL", "Method::execute"} <= ops and any(op.startswith("Convolution (NHWC, QC8)") for op in ops)
 
 
 def test_verify_on_arm64_agrees_with_x86_and_pytorch(arm, int8_artifacts):

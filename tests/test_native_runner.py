@@ -4,6 +4,7 @@ plans and artifacts, and agreement with the Python harness on the host. Its aarc
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from edgelight.bench.records import validate_plan, validate_results
 
 pytestmark = pytest.mark.slow
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +103,113 @@ def test_native_and_python_runners_agree_on_the_host(exported):
         assert n["accuracy"] == p["accuracy"], (n["model"], n["precision"])
         assert n["artifact"] == p["artifact"] and n["device"]["kind"] == "host"
         assert 0.33 < n["latency_ms"]["p50"] / p["latency_ms"]["p50"] < 3.0  # one process each, no interleaving: a loose bound
+        assert [r["op"] for r in n["op_profile"]] == [r["op"] for r in p["op_profile"]]  # ETDump from the runner, read by the same Inspector code
+
+
+# ---------- on an Android phone over adb (recorded transcripts: no phone reaches this machine) ----------
+# The device side of these transcripts is real edgelight-bench output: its aarch64 build under qemu-user
+# answered the same plan (tests/fixtures/bench/README.md says how they were made).
+
+
+def ndk_stand_in(folder, interpreter: str | None = None):
+    """An arm64 ELF header where the NDK build of edgelight-bench would be (no NDK here). The transcript's
+    phone never runs it; the harness only checks it is an arm64, non-glibc executable before pushing it."""
+    import struct
+
+    phdr = b""
+    if interpreter:  # one PT_INTERP program header pointing at the loader path that follows it
+        path = interpreter.encode() + b"\0"
+        phdr = struct.pack("<IIQQQQQQ", 3, 4, 64 + 56, 0, 0, len(path), len(path), 1) + path
+    head = bytearray(64)
+    head[:8] = b"\x7fELF\x02\x01\x01\x00"
+    struct.pack_into("<HHI", head, 16, 2, 183, 1)  # ET_EXEC, EM_AARCH64
+    struct.pack_into("<Q", head, 32, 64 if interpreter else 0)  # e_phoff
+    struct.pack_into("<HHHHHH", head, 52, 64, 56, 1 if interpreter else 0, 64, 0, 0)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "edgelight-bench").write_bytes(bytes(head) + phdr)
+    return folder
+
+
+@pytest.fixture
+def phone_plan(exported, tmp_path, monkeypatch):
+    """The transcripts' artifacts (two ExecuTorch programs and a .tflite the runner does not run), an NDK stand-in."""
+    monkeypatch.setenv("EDGELIGHT_ANDROID_RUNNER", str(ndk_stand_in(tmp_path / "ndk")))
+    return [exported("shiftresnet-20-e3", "executorch", p).artifact for p in ("fp32", "w8a8")] + [exported("shiftresnet-20-e3", "tflite", "w8a8").artifact]
+
+
+def replay(name):
+    from edgelight.bench.transport import AdbTransport, RecordedAdb
+
+    player = RecordedAdb(FIXTURES / name)
+    return AdbTransport(executor=player, sleep=lambda s: None), player
+
+
+def phone_bench(artifacts, transport, tmp_path):
+    from edgelight.bench.harness import run_bench
+
+    return run_bench(artifacts, device="android", runner="native", threads=2, warmup=2, runs=10, json_out=tmp_path / "r.json", progress=False, transport=transport)
+
+
+def test_android_native_pushes_runs_pulls_and_cleans_up(phone_plan, tmp_path):
+    from edgelight.bench.records import read_results
+
+    transport, player = replay("adb_native_transcript.jsonl")
+    records = phone_bench(phone_plan, transport, tmp_path)
+    assert not player.exchanges, f"{len(player.exchanges)} recorded exchanges never made"
+    assert [r["status"] for r in records] == ["ok", "ok", "not_runnable"] and read_results(tmp_path / "r.json") == records
+    fp32, w8a8 = records[:2]
+    assert (fp32["accuracy"]["top1"], w8a8["accuracy"]["top1"]) == (357 / 360, 356 / 360)  # the runner's own top-1 on the phone
+    assert fp32["artifact"]["path"] == str(phone_plan[0]) and len(fp32["artifact"]["sha256"]) == 64  # what only the host knows
+    dev = fp32["device"]
+    assert (dev["kind"], dev["name"], dev["os"], dev["soc"], dev["cores_requested"]) == ("android", "Google Pixel 7", "Android 14 (API 34)", "Google GS201", "c0")
+    pushed = [c[-1].rsplit("/", 1)[-1] for c in player.calls if c[3:4] == ["push"]]
+    assert pushed == ["edgelight-bench", "artifact0.pte", "artifact1.pte", "inputs0.f32", "labels0.i32", "plan.json"]
+    assert player.calls[-1][3:] == ["shell", "rm -rf /data/local/tmp/edgelight-native"]  # nothing left on the phone
+
+
+def test_android_native_phone_that_drops_keeps_the_finished_record(phone_plan, tmp_path):
+    from edgelight.bench.records import read_results
+    from edgelight.bench.transport import DeviceError
+
+    transport, player = replay("adb_native_drop_transcript.jsonl")
+    with pytest.raises(DeviceError, match="dropped"):
+        phone_bench(phone_plan, transport, tmp_path)
+    kept = read_results(tmp_path / "r.json")
+    assert [r["status"] for r in kept] == ["ok", "error", "not_runnable"] and "dropped" in kept[1]["error"]
+    assert not player.exchanges
+
+
+def test_android_native_runner_killed_mid_plan_is_that_record(phone_plan, tmp_path):
+    transport, _ = replay("adb_native_killed_transcript.jsonl")
+    records = phone_bench(phone_plan, transport, tmp_path)
+    assert [r["status"] for r in records] == ["ok", "error", "not_runnable"]
+    assert records[1]["error"].startswith("edgelight-bench exited with code 137")
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda tmp: None, "set EDGELIGHT_ANDROID_RUNNER"),
+    (lambda tmp: tmp, "no edgelight-bench in"),
+    (lambda tmp: ndk_stand_in(tmp, "/lib/ld-linux-aarch64.so.1"), "is a glibc build"),
+    (lambda tmp: (tmp.mkdir(exist_ok=True), shutil.copy(shutil.which("true"), tmp / "edgelight-bench"))[0] or tmp, "not an arm64"),
+])
+def test_android_native_refuses_a_missing_or_wrong_runner_before_touching_the_phone(phone_plan, tmp_path, monkeypatch, setup, message):
+    from edgelight.bench.harness import run_bench
+    from edgelight.bench.transport import AdbTransport, RecordedAdb
+    from edgelight.errors import UsageError
+
+    folder = setup(tmp_path / "runner")
+    if folder is None:
+        monkeypatch.delenv("EDGELIGHT_ANDROID_RUNNER")
+    else:
+        monkeypatch.setenv("EDGELIGHT_ANDROID_RUNNER", str(folder))
+    with pytest.raises(UsageError, match=message):
+        run_bench(phone_plan, device="android", runner="native", json_out=tmp_path / "out" / "r.json", progress=False, transport=AdbTransport(executor=RecordedAdb([])))
+    assert not (tmp_path / "out").exists()  # refused before any folder was made
+
+
+def test_ios_has_no_native_runner(phone_plan):
+    from edgelight.bench.harness import run_bench
+    from edgelight.errors import UsageError
+
+    with pytest.raises(UsageError, match="on iOS the demo app measures"):
+        run_bench(phone_plan, device="ios", runner="native", progress=False)

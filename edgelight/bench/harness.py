@@ -273,32 +273,43 @@ def _run_host(items, results: ResultsFile, threads, warmup, runs, dataset, timeo
                 step(advance=1)
 
 
-def _run_native(items, results: ResultsFile, threads, warmup, runs, dataset, timeout, progress, mean, std, lane: Lane, cpu: str | None) -> None:
+def _run_native(kind, ident, items, results: ResultsFile, threads, warmup, runs, dataset, timeout, progress, mean, std, profile, transport=None) -> None:
+    """ExecuTorch programs in edgelight-bench: built here (host), its aarch64 build under qemu, or its NDK
+    build pushed to an Android phone. One plan for all the artifacts (edgelight/bench/native.py)."""
     import os
 
     from edgelight.bench import native
 
+    notes, device_keys = [], ("cpu", "os", "cores_pinned")
+    if kind == "android":
+        from edgelight.bench.transport import make_transport
+
+        runner = native.android_runner()  # a missing or wrong binary fails before the phone is touched
+        transport = transport or make_transport(kind, ident)
+        device = transport.connect()
+        device_keys = ("cores_pinned",)  # adb's Android version and SoC say more than uname and /proc/cpuinfo
+        if profile:
+            notes.append("no op profile: the phone's ETDumps are not pulled back yet (--runner native on the host or arm64-qemu has them)")
+            profile = False
+
+        def execute(folder, plan, on_record):
+            return transport.run_native(folder, plan, runner, on_record)
+    elif kind == "arm64-qemu":
+        from edgelight.arm64 import env
+        from edgelight.arm64 import lane as arm_lane
+
+        arm = env.require(ident)
+        device = arm_lane.device(ident)
+        notes.append(arm_lane.EMULATED_NOTE)
+        execute = native.local_execute(lambda plan: arm.binary("edgelight-bench", ["--plan", str(plan)], ident), timeout)
+    else:
+        from edgelight.ops.kernels import build_bench_runner
+
+        binary, device = build_bench_runner(), host_device()
+        execute = native.local_execute(lambda plan: ([str(binary), "--plan", str(plan)], dict(os.environ)), timeout)
     with tempfile.TemporaryDirectory(prefix="edgelight-bench-") as tmp, _progress(progress, 1, "edgelight-bench") as step:
-        planned = _plan_jobs(items, Lane(lane.device, native.unavailable, lane.run), Path(tmp), threads, warmup, runs, dataset, False, mean, std)
-        notes = []
-        if lane.device["kind"] == "arm64-qemu":
-            from edgelight.arm64 import env
-            from edgelight.arm64 import lane as arm_lane
-
-            arm = env.require(cpu)
-            notes.append(arm_lane.EMULATED_NOTE)
-
-            def launch(plan: Path):
-                return arm.binary("edgelight-bench", ["--plan", str(plan)], cpu)
-        else:
-            from edgelight.ops.kernels import build_bench_runner
-
-            binary = build_bench_runner()
-
-            def launch(plan: Path):
-                return [str(binary), "--plan", str(plan)], dict(os.environ)
-
-        native.run_native(planned, results, launch, threads, warmup, runs, lane.device, timeout, notes)
+        planned = _plan_jobs(items, Lane(device, native.unavailable, None), Path(tmp), threads, warmup, runs, dataset, False, mean, std)
+        native.run_native(planned, results, execute, threads, warmup, runs, device, notes, device_keys, profile)
         step(advance=1)
 
 
@@ -352,13 +363,13 @@ def run_bench(artifacts, device: str = "host", threads: int | None = None, warmu
         raise UsageError(f"--rounds must be at least 1 (got {rounds})")
     if runner not in RUNNERS:
         raise UsageError(f"unknown runner '{runner}'; choose one of: {', '.join(RUNNERS)}")
-    if runner == "native" and kind in ("android", "ios"):
-        raise UsageError(f"--runner native runs on host and arm64-qemu so far; on {kind} the demo app measures (docs/native-runner.md says how to run edgelight-bench on a phone by hand)")
+    if runner == "native" and kind == "ios":
+        raise UsageError("--runner native needs a shell on the device to run a binary in (adb on Android); on iOS the demo app measures")
     if runner == "native" and rounds > 1:
         raise UsageError("--rounds is for the Python runner; edgelight-bench measures each artifact once per plan")
     if (mean is None) != (std is None):
         raise UsageError("give --mean and --std together")
-    if kind in ("android", "ios") and (rounds > 1 or dataset is not None or mean is not None):
+    if kind in ("android", "ios") and runner == "python" and (rounds > 1 or dataset is not None or mean is not None):
         raise UsageError("--rounds, --data, --mean and --std are for host runs; on a phone the demo app times each artifact as its bench plan says")
     if dataset is not None:
         from edgelight.data import check_data
@@ -366,13 +377,17 @@ def run_bench(artifacts, device: str = "host", threads: int | None = None, warmu
         check_data(dataset)  # a bad data spec fails before anything runs
     items = _plan_items(artifacts)
     lane = arm64_lane(ident) if kind == "arm64-qemu" else host_lane() if kind == "host" else None
+    if runner == "native" and kind == "android":
+        from edgelight.bench.native import android_runner
+
+        android_runner()  # no NDK build to push: say so before any folder is made or the phone is touched
     check_outputs(json_out, report_dir)  # last of the checks: it creates the folders it probes
     if command is None and Path(sys.argv[0]).name == "edgelight":
         command = shlex.join(["edgelight", *sys.argv[1:]])
     results = ResultsFile(json_out, extra={"command": command} if command else None)
     try:
         if runner == "native":
-            _run_native(items, results, threads, warmup, runs, dataset, timeout, progress, mean, std, lane, ident if kind == "arm64-qemu" else None)
+            _run_native(kind, ident, items, results, threads, warmup, runs, dataset, timeout, progress, mean, std, profile, transport)
         elif kind in ("host", "arm64-qemu"):
             _run_host(items, results, threads, warmup, runs, dataset, timeout, profile, progress, rounds, mean, std, lane)
         else:

@@ -5,9 +5,11 @@ One small interface, ``DeviceTransport``: ``connect() -> device dict`` then
 executor (argv -> Completed), so the real ``adb``/``xcrun`` binaries are used in production and a
 recorded transcript of a real exchange replays them in tests (``RecordedAdb``).
 Records reach ``on_record`` as soon as the phone reports them, so a phone that drops mid-run
-loses nothing already finished.
+loses nothing already finished. On Android, ``run_native`` does the same with edgelight-bench (the C++
+runner) pushed next to the plan and run by ``adb shell``, no app involved.
 """
 
+import contextlib
 import json
 import os
 import shlex
@@ -19,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from edgelight.bench.records import SCHEMA_VERSION, RecordError, upgrade_record, validate_plan, validate_record
+from edgelight.bench.records import SCHEMA_VERSION, RecordError, upgrade_record, validate_plan, validate_record, validate_results
 from edgelight.errors import StepError
 
 ANDROID_PACKAGE = "dev.edgelight.demo"
 ANDROID_ACTIVITY = ".BenchmarkActivity"
 ANDROID_DIR = "/data/local/tmp/edgelight-bench"
+ANDROID_NATIVE_DIR = "/data/local/tmp/edgelight-native"  # --runner native: the binary, its libraries, the plan and its files
 IOS_BUNDLE = "dev.edgelight.demo"
 IOS_DIR = "Documents/edgelight-bench"
 ERROR_FILE = "bench_error.txt"  # what both apps write instead of results when the plan is unusable
@@ -243,6 +246,48 @@ class AdbTransport:
             if time.monotonic() > deadline:
                 raise DeviceError(f"timed out after {self.timeout_s:.0f} s with {len(got)} of {want} records")
             self.sleep(self.poll_s)
+
+    def run_native(self, folder: Path, plan: dict, runner: list[Path], on_record: Callable[[dict], None]) -> str | None:
+        """edgelight-bench over adb, as executor_runner is run: push ``runner`` (the binary, then its shared
+        libraries), the plan and every file in ``folder``; start it in the background; read its results file
+        as it grows; remove all of it. Returns why it stopped before the last record, or None."""
+        d, binary, results = ANDROID_NATIVE_DIR, runner[0].name, plan["results"]
+        self._adb("shell", f"rm -rf {d} && mkdir -p {d}")
+        try:
+            for f in [*runner, *sorted(folder.iterdir())]:
+                self._adb("push", str(f.resolve()), f"{d}/{f.name}")  # resolve: the plan folder links to the artifacts
+            self._adb("shell", f"chmod 755 {d}/{binary}")
+            pin = f"taskset {self.device['cores_requested']} " if self.device.get("cores_requested") else ""
+            # detached, so a long plan does not hang on one adb shell; its exit code lands in a file
+            self._adb("shell", f"cd {d} && (LD_LIBRARY_PATH={d} {pin}./{binary} --plan plan.json --results {results} > runner.log 2>&1; echo $? > exit_code) </dev/null >/dev/null 2>&1 &")
+            got, want, deadline = 0, len(plan["artifacts"]), time.monotonic() + self.timeout_s
+            while True:
+                code = self._adb("exec-out", "cat", f"{d}/exit_code", ok_codes=(0, 1))
+                exited = code.stdout.strip() if code.returncode == 0 and code.stdout.strip().lstrip("-").isdigit() else None
+                cat = self._adb("exec-out", "cat", f"{d}/{results}", ok_codes=(0, 1))  # after exit_code: once it exited, this read is final
+                if cat.returncode == 0:
+                    try:
+                        records = validate_results(json.loads(cat.stdout))
+                    except json.JSONDecodeError:
+                        records = []  # the runner renames a whole file into place, but a read may race a rename on some file systems
+                    except RecordError as e:
+                        raise DeviceError(f"edgelight-bench wrote a record that breaks the schema: {e}") from None
+                    for r in records[got:]:
+                        on_record(r)
+                    got = max(got, len(records))
+                if got >= want:
+                    return None
+                if exited is not None:
+                    log = self._adb("exec-out", "cat", f"{d}/runner.log", ok_codes=(0, 1)).stdout.strip().splitlines()
+                    own = [ln for ln in log if ln.startswith(f"{binary}:")]  # its own error line, not the runtime's log
+                    return f"edgelight-bench exited with code {exited}: {(own or log or ['no output'])[-1]}"
+                if time.monotonic() > deadline:
+                    self._adb("shell", f"kill $(pidof {binary})", ok_codes=(0, 1))
+                    return f"edgelight-bench timed out after {self.timeout_s:.0f} s with {got} of {want} records"
+                self.sleep(self.poll_s)
+        finally:
+            with contextlib.suppress(DeviceError):  # a phone that dropped cannot be cleaned; the next run starts with rm -rf
+                self._adb("shell", f"rm -rf {d}")
 
 
 class DevicectlTransport:

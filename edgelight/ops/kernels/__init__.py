@@ -152,7 +152,7 @@ def build_native_kernels(force: bool = False) -> Path:
 def build_bench_runner(force: bool = False) -> Path:
     """Build ``edgelight-bench`` (runner/, the native .pte runner) for this machine, once, and return its path."""
     digest = hashlib.sha256()
-    for path in sorted((SOURCE_DIR / "runner").glob("*")):
+    for path in [SOURCE_DIR / "CMakeLists.txt", *sorted((SOURCE_DIR / "runner").glob("*"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     # no -march=native: the runner's figures are compared with the Python runtime's, built for any x86-64
     return _build_once("edgelight-bench", cache_dir() / f"runner-{digest.hexdigest()[:12]}", {"EDGELIGHT_BENCH_RUNNER": "ON"}, force)

@@ -25,7 +25,6 @@ def planned_arena_bytes(pte: Path) -> int | None:
 def op_profile(pte: Path, x: np.ndarray, runs: int) -> list[dict]:
     """Run ``forward`` ``runs`` times with ETDump on and return one row per traced event."""
     import torch
-    from executorch.devtools import Inspector
     from executorch.runtime import Runtime
 
     program = Runtime.get().load_program(Path(pte), enable_etdump=True, debug_buffer_size=0)
@@ -38,7 +37,14 @@ def op_profile(pte: Path, x: np.ndarray, runs: int) -> list[dict]:
         program.write_etdump_result_to_file(str(etdump), str(Path(tmp) / "debug.bin"))
         if not etdump.is_file() or etdump.stat().st_size == 0:
             raise RuntimeError("this executorch build wrote an empty ETDump (event tracer off)")
-        inspector = Inspector(etdump_path=str(etdump))
+        return etdump_rows(etdump)
+
+
+def etdump_rows(etdump: Path) -> list[dict]:
+    """One row per event of the ETDump's Execute blocks (what this process or edgelight-bench traced)."""
+    from executorch.devtools import Inspector
+
+    inspector = Inspector(etdump_path=str(etdump))
     rows = []
     for block in inspector.event_blocks:
         if block.name != "Execute":  # 'Default' holds load/init, already in latency_ms.load

@@ -2,6 +2,9 @@
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
+#ifdef EDGELIGHT_HAS_ETDUMP
+#include <executorch/devtools/etdump/etdump_flatcc.h>
+#endif
 
 #include <sys/resource.h>
 
@@ -124,6 +127,32 @@ Measurement measure(const std::string& model, const std::vector<float>& inputs, 
   if (m.nan_outputs) m.notes.push_back("NaN or Inf in the outputs");
   m.ok = true;
   return m;
+}
+
+std::string trace_etdump(const std::string& model, const std::vector<float>& input, const std::vector<int64_t>& shape, long runs, const std::string& path) {
+#ifdef EDGELIGHT_HAS_ETDUMP
+  // A second load with ETDumpGen as its event tracer, as edgelight.targets.executorch.profile does: tracing
+  // never touches the figures measure() took. The host turns the file into op rows with the devtools Inspector.
+  auto tracer = std::make_unique<executorch::etdump::ETDumpGen>();
+  executorch::etdump::ETDumpGen* gen = tracer.get();
+  Module traced(model, Module::LoadMode::File, std::move(tracer));
+  if (const Error e = traced.load_method("forward"); e != Error::Ok) return std::string("load failed: ") + executorch::runtime::to_string(e);
+  int64_t per_input = 1;
+  for (int64_t d : shape) per_input *= d;
+  std::vector<float> x(input.begin(), input.begin() + per_input);
+  for (long i = 0; i < std::max(runs, 2L); ++i) {
+    auto tensor = executorch::extension::from_blob(x.data(), std::vector<executorch::aten::SizesType>(shape.begin(), shape.end()));
+    if (auto out = traced.forward(tensor); !out.ok()) return std::string("traced run failed: ") + executorch::runtime::to_string(out.error());
+  }
+  const executorch::etdump::ETDumpResult dump = gen->get_etdump_data();
+  if (dump.buf == nullptr || dump.size == 0) return "the runtime wrote an empty ETDump (its event tracer is compiled out)";
+  const bool written = write_atomically(path, std::string(static_cast<const char*>(dump.buf), dump.size));
+  std::free(dump.buf);  // ETDumpGen without a caller's buffer mallocs the result
+  return written ? "" : "cannot write '" + path + "'";
+#else
+  (void)model, (void)input, (void)shape, (void)runs, (void)path;
+  return "this runner was built without ExecuTorch's etdump library";
+#endif
 }
 
 }  // namespace edgelight::bench

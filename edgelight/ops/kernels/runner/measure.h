@@ -24,6 +24,10 @@ struct Measurement {
 // `inputs` holds `count` inputs of `shape` (N, C, H, W), float32, one after another.
 Measurement measure(const std::string& model, const std::vector<float>& inputs, const std::vector<int64_t>& shape, long count, long warmup, long runs);
 
+// Runs the first input max(runs, 2) times on a separately loaded program with ETDump on and writes the ETDump to
+// `path`. Returns why it could not ("" when written).
+std::string trace_etdump(const std::string& model, const std::vector<float>& inputs, const std::vector<int64_t>& shape, long runs, const std::string& path);
+
 // Sizes XNNPACK's thread pool (0: leave the runtime's default).
 void set_threads(long threads);
 

@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 
 constexpr int kSchemaVersion = 2;
 const std::set<std::string> kPlanKeys = {"schema_version", "runs", "warmup", "threads", "results", "artifacts", "device"};
-const std::set<std::string> kArtifactKeys = {"file", "model", "runtime", "precision", "input_shape", "params", "macs", "inputs", "labels", "dataset", "logits"};
+const std::set<std::string> kArtifactKeys = {"file", "model", "runtime", "precision", "input_shape", "params", "macs", "inputs", "labels", "dataset", "logits", "etdump"};
 const std::set<std::string> kRuntimes = {"executorch", "tflite", "coreml", "onnx"};
 const std::set<std::string> kPrecisions = {"fp32", "fp16", "w8a8", "w8"};
 
@@ -133,7 +133,7 @@ json device_fields(const json& given) {
   char host[256] = {0};
   device["name"] = gethostname(host, sizeof(host) - 1) == 0 ? host : "device";
   for (const auto& [key, value] : given.items()) device[key] = value;  // what the harness knows: kind, name, serial, soc
-  device["cpu"] = given.contains("cpu") ? given["cpu"].get<std::string>() : cpu_model();  // read here unless the harness knows better (an emulated core)
+  device["cpu"] = given.contains("cpu") && given["cpu"].is_string() ? given["cpu"].get<std::string>() : cpu_model();  // read here unless the harness knows better (an emulated core)
   struct utsname u {};
   device["os"] = uname(&u) == 0 ? std::string(u.sysname) + " " + u.release : "unknown";
   cpu_set_t set;
@@ -230,6 +230,10 @@ json run_artifact(const json& plan, const json& a, const fs::path& folder, const
       const size_t n = static_cast<size_t>(samples ? samples : count * shape[0]) * m.outputs_per_input;
       if (!write_atomically((folder / a["logits"].get<std::string>()).string(), std::string(reinterpret_cast<const char*>(m.logits.data()), n * sizeof(float))))
         throw std::runtime_error("cannot write the logits file");
+    }
+    if (a.contains("etdump")) {  // the op profile, traced after the measurement; the host reads the file
+      const std::string why = trace_etdump(file.string(), x, shape, runs, (folder / a["etdump"].get<std::string>()).string());
+      if (!why.empty()) notes.push_back("no op profile: " + why);
     }
     notes.insert(notes.end(), m.notes.begin(), m.notes.end());
     if (!notes.empty()) record["notes"] = notes;

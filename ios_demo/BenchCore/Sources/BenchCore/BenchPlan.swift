@@ -63,7 +63,7 @@ public struct BenchPlan: Codable, Equatable {
             throw PlanError("plan: invalid JSON")
         }
         guard let root = object as? [String: Any] else { throw PlanError("plan: must be a JSON object") }
-        // device and the artifacts' inputs, labels, dataset, logits are for edgelight-bench (the native runner); accepted, ignored here
+        // device and the artifacts' inputs, labels, dataset, logits, etdump are for edgelight-bench (the native runner); accepted, ignored here
         let unknown = Set(root.keys).subtracting(["schema_version", "runs", "warmup", "threads", "results", "artifacts", "device"])
         if !unknown.isEmpty { throw PlanError("plan: unknown field(s) \(unknown.sorted().joined(separator: ", "))") }
         let plan: BenchPlan

@@ -38,9 +38,9 @@ data class BenchPlan(
         const val DEFAULT_RESULTS_FILE = "bench_results.json"
         val PLAN_RUNTIMES = listOf("executorch", "tflite", "coreml", "onnx")
         val PRECISIONS = listOf("fp32", "fp16", "w8a8", "w8")
-        // device, inputs, labels, dataset, logits: read by edgelight-bench (the native runner); the app accepts and ignores them
+        // device, inputs, labels, dataset, logits, etdump: read by edgelight-bench (the native runner); the app accepts and ignores them
         private val PLAN_KEYS = setOf("schema_version", "runs", "warmup", "threads", "results", "artifacts", "device")
-        private val ARTIFACT_KEYS = setOf("file", "model", "runtime", "precision", "input_shape", "params", "macs", "inputs", "labels", "dataset", "logits")
+        private val ARTIFACT_KEYS = setOf("file", "model", "runtime", "precision", "input_shape", "params", "macs", "inputs", "labels", "dataset", "logits", "etdump")
 
         fun parse(text: String): BenchPlan {
             val root = try {
