@@ -32,11 +32,12 @@ def main() -> int:
     ap.add_argument("--precisions", nargs="+", default=["fp32", "w8a8"])
     ap.add_argument("--fp32-cpus-skip", nargs="*", default=["max"], help="CPUs on which fp32 is not run (max: XNNPACK's SME kernels emulate ~8x slower, >10 min per artifact)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per artifact on the emulated core")
+    ap.add_argument("--artifacts", type=Path, default=ARTIFACTS, help="the folder of exported artifacts (with sidecars) to check")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "arm64.json")
     args = ap.parse_args()
-    files = sorted(p for p in ARTIFACTS.glob("*") if p.suffix in {".pte", ".tflite"})
+    files = sorted(p for p in args.artifacts.glob("*") if p.suffix in {".pte", ".tflite"})
     if not files:
-        sys.exit(f"no artifacts in {ARTIFACTS}: run python bench/run_suite.py builtin first")
+        sys.exit(f"no artifacts in {args.artifacts}: run python bench/run_suite.py builtin first")
     rows, started = [], time.monotonic()
     command = shlex.join(["python", "bench/arm64.py", *sys.argv[1:]])
     for cpu in args.cpus:

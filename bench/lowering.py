@@ -6,6 +6,10 @@
 Variants (batch 1, 3x32x32 digits test image, weights: the built-in digits checkpoints; resnet-20 has none
 and gets random weights with trained-like BatchNorm statistics, only its latency is compared):
 - ours:  ``edgelight.pipeline.export_model`` (the product path, verified on the digits test split)
+- slices (shiftresnet-20-e3): ``--option shift=slices``, the product path with the shift lowered as zero pad +
+         slices + cat (int8: the pad, slices and cat share one scale, as XNNPACK's int8 copy ops need)
+- grouped (shiftresnet-20-e3): ``--option shift=grouped``, each CSC block's channels sorted by direction
+         (exact), the shift as zero pad + one stride-1 slice per contiguous block + cat
 - native (ExecuTorch, shiftresnet-20-e3): ``--option ops=native``, the shift as edgelight's custom op on its
          C++ kernels, XNNPACK for the rest (what decides the target's default between kernels and lowering)
 - naive: the model written the usual way -- shift as zero pad + 9 strided slices + cat, channel shuffle as
@@ -44,6 +48,7 @@ from edgelight.testing import random_checkpoint  # noqa: E402
 
 MODELS = ("shiftresnet-20-e3", "lrunet-14-1x", "resnet-20")
 NAIVE_MODELS = ("shiftresnet-20-e3", "lrunet-14-1x")  # resnet-20 has no shift or shuffle: one way to write it
+LOWERED_OPTIONS = {"ours": {}, "slices": {"shift": "slices"}, "grouped": {"shift": "grouped"}, "native": {"ops": "native"}}  # variants export_model builds
 
 
 def shuffle_5d(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -118,8 +123,8 @@ def build(name: str, runtime: str, precision: str, variant: str, ckpt_dir: Path,
     path = tmp / f"{name}-{runtime}-{precision}-{variant}{target.suffix}"
     started = time.perf_counter()
     try:
-        if variant in ("ours", "native"):
-            options = {"ops": "native"} if variant == "native" else {}
+        if variant in LOWERED_OPTIONS:
+            options = LOWERED_OPTIONS[variant]
             result = export_model(str(ckpt_dir), runtime, precision, out=path, options=options, threads=ARGS.threads)
             v = result.verification
             entry.update(export_seconds=result.export_seconds, lower_seconds=result.lower_seconds, max_rel_diff=v["max_rel_diff"],
@@ -147,7 +152,10 @@ def build(name: str, runtime: str, precision: str, variant: str, ckpt_dir: Path,
 def variants(name: str, runtime: str) -> tuple[str, ...]:
     if name not in NAIVE_MODELS:
         return ("ours",)
-    return ("ours", "naive", "native") if runtime == "executorch" and name == "shiftresnet-20-e3" else ("ours", "naive")
+    if name != "shiftresnet-20-e3":
+        return ("ours", "naive")
+    lowered = ("ours", "slices", "grouped", "naive")
+    return (*lowered, "native") if runtime == "executorch" else lowered
 
 
 def time_all(entries, x: np.ndarray) -> None:
@@ -198,6 +206,9 @@ def ratios(entries) -> list[dict]:
             for m in NAIVE_MODELS:
                 add(f"{m} {rt} {p}: naive / edgelight (speedup of edgelight's export)", (m, rt, p, "naive"), (m, rt, p, "ours"), 1.5)
             add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 (>= 1: the shift model is no slower)", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "ours"), 1.0)
+            for form in ("slices", "grouped"):
+                add(f"shiftresnet-20-e3 {rt} {p}: default / {form} shift (> 1: {form} wins)", ("shiftresnet-20-e3", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, form), None)
+                add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 with the {form} shift", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, form), 1.0)
             if rt == "executorch":
                 add(f"shiftresnet-20-e3 {rt} {p}: lowered / native kernels (> 1: the kernels win)", ("shiftresnet-20-e3", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "native"), None)
         for m in MODELS:

@@ -337,3 +337,35 @@ def test_default_names_keep_variants_apart():
     defaults = tflite.check_options({})
     assert default_name(ckpt, tflite, "w8a8", defaults, (1, 3, 32, 32)) == "shiftresnet-20-e3_tflite_w8a8.tflite"
     assert default_name(ckpt, tflite, "w8a8", {**defaults, "io": "int8"}, (4, 3, 48, 48)) == "shiftresnet-20-e3_tflite_w8a8_io-int8_b4_48x48.tflite"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target, precision", [("executorch", "fp32"), ("executorch", "w8a8"), ("tflite", "fp32"), ("tflite", "w8a8")])
+def test_the_grouped_shift_is_exact_and_stays_in_one_xnnpack_partition(target, precision, tmp_path):
+    """-O shift=grouped regroups each CSC block's channels (a copy of the model); the artifact verifies against the
+    original model. ExecuTorch: one XNNPACK subgraph. LiteRT int8: one partition (the cat tree keeps every
+    CONCATENATION at <= 5 inputs); LiteRT fp32: the converter merges the tree back into one 10-input
+    CONCATENATION, which LiteRT's XNNPACK delegate leaves out, so each of the 2 shifts splits the graph."""
+    import torch
+    from torch import nn
+
+    import edgelight
+    from edgelight.layers import ConvBnAct, CSCBlock
+    from edgelight.testing import trained_like_batchnorm
+
+    torch.manual_seed(0)
+    model = trained_like_batchnorm(nn.Sequential(ConvBnAct(3, 16, 3), CSCBlock(16, 16), CSCBlock(16, 32, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 4))).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(64, 3, 16, 16)
+    result = edgelight.export(model, x[:1], target=target, precision=precision, calibration=x[:32] if precision == "w8a8" else None,
+                              eval_data=x, out=tmp_path, options={"shift": "grouped"})
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the caller's model is not regrouped
+    v = result.verification
+    assert v["status"] == "passed" and v["max_rel_diff"] <= (1e-5 if precision == "fp32" else 0.1), v
+    if target == "executorch":
+        assert result.op_inventory == {"delegate:XnnpackBackend": 1}, result.op_inventory
+    else:
+        from edgelight.targets.tflite.runner import xnnpack_partitions
+
+        assert xnnpack_partitions(result.artifact) == (1 if precision == "w8a8" else 3)
+        assert "SLICE" in result.op_inventory and "DEPTHWISE_CONV_2D" not in result.op_inventory, result.op_inventory

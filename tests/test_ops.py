@@ -261,6 +261,40 @@ def test_shift_lowerings_equal_the_op(lowering, n, c, h, w, k, d):
     torch.testing.assert_close(lowering(x64, k, d), torch.ops.edgelight.shift2d(x64, k, d), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("n,c,h,w,k,d", SHIFT_CASES, ids=SHIFT_IDS)
+def test_grouped_shift_is_the_shift_of_direction_sorted_channels(n, c, h, w, k, d):
+    from edgelight.layers.blocks import GroupedShift, direction_order
+
+    x = _input(n, c, h, w, seed=11)
+    order = direction_order(c, k)
+    assert sorted(order) == list(range(c))
+    torch.testing.assert_close(GroupedShift(c, k, d)(x[:, order]), torch.ops.edgelight.shift2d(x, k, d)[:, order], rtol=0, atol=0)
+
+
+def test_group_shift_directions_keeps_what_each_block_computes():
+    """CSC blocks regrouped (conv1 rows, its BatchNorm, conv2 columns permuted): same outputs; a bare Shift
+    outside a block is left alone; the original model is untouched."""
+    from torch import nn
+
+    from edgelight.layers import ConvBnAct, CSCBlock
+    from edgelight.layers.blocks import GroupedShift, group_shift_directions
+
+    torch.manual_seed(3)
+    net = nn.Sequential(ConvBnAct(3, 16, 3), CSCBlock(16, 16, expansion=3), CSCBlock(16, 32, stride=2, expansion=1), Shift(3)).eval()
+    for bn in (m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):  # trained-like statistics, not the identity
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.normal_()
+        bn.bias.data.normal_()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    grouped, count = group_shift_directions(net)
+    assert count == 2 and [type(m) for m in grouped.modules() if isinstance(m, (Shift, GroupedShift))] == [GroupedShift, GroupedShift, Shift]
+    x = torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(grouped(x), net(x), rtol=1e-5, atol=1e-5)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
 @pytest.mark.parametrize("c,g", SHUFFLE_CASES)
 def test_shuffle_lowering_equals_the_op(c, g):
     x = _input(2, c, 5, 9, seed=8)

@@ -5,6 +5,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgelight.ops import channel_shuffle, shift2d
+from edgelight.ops.shift import shift_offsets, shifted_channels
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -84,6 +85,64 @@ class CSCBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn2(self.conv2(self.shift(self.conv1(x)))))
         return out + self.shortcut(x)
+
+
+def direction_order(channels: int, kernel_size: int = 3) -> list[int]:
+    """The channels sorted by shift direction: group g (channels g, g + k^2, ...) becomes one contiguous block."""
+    k2, main = kernel_size * kernel_size, shifted_channels(channels, kernel_size)
+    return [c for g in range(k2) for c in range(g, main, k2)] + list(range(main, channels))
+
+
+def _cat_in_fives(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Channel cat as a tree of cats of at most five inputs: LiteRT's XNNPACK delegate takes no wider one."""
+    while len(parts) > 5:
+        parts = [torch.cat(parts[i : i + 5], dim=1) if len(parts[i : i + 5]) > 1 else parts[i] for i in range(0, len(parts), 5)]
+    return torch.cat(parts, dim=1)
+
+
+class GroupedShift(nn.Module):
+    """``Shift`` over channels in ``direction_order``: block g of ``channels // k^2`` channels moves by
+    direction g, the rest stay. Zero pad + one stride-1 slice per block + cat: plain copies that XNNPACK runs
+    in fp32 and in int8 (one scale throughout) without a depthwise conv's nine multiply-adds per value."""
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilation: int = 1):
+        super().__init__()
+        self.channels, self.kernel_size, self.dilation = channels, kernel_size, dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2:]
+        main, k2 = shifted_channels(self.channels, self.kernel_size), self.kernel_size**2
+        pad, per = (self.kernel_size // 2) * abs(self.dilation), main // k2
+        padded = F.pad(x[:, :main] if main < self.channels else x, (pad, pad, pad, pad))
+        offsets = shift_offsets(self.channels, self.kernel_size, self.dilation)
+        blocks = [padded[:, g * per : (g + 1) * per, pad + dy : pad + dy + h, pad + dx : pad + dx + w] for g, (dy, dx) in enumerate(offsets)]
+        return _cat_in_fives(blocks + ([x[:, main:]] if main < self.channels else []))
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, kernel_size={self.kernel_size}, dilation={self.dilation}"
+
+
+def group_shift_directions(model: nn.Module) -> tuple[nn.Module, int]:
+    """A copy of ``model`` whose CSC blocks shift direction-sorted channels (``GroupedShift``), and how many.
+
+    Exact: conv1's output channels (and its BatchNorm) are permuted into ``direction_order`` and conv2's
+    input channels with them, so every block computes what it did. Shifts outside a CSC block are left as
+    they are (their neighbours are not known to be permutable)."""
+    import copy
+
+    model, count = copy.deepcopy(model), 0
+    for block in model.modules():
+        if not (isinstance(block, CSCBlock) and type(block.shift) is Shift and shifted_channels(block.conv2.in_channels, block.shift.kernel_size)):
+            continue
+        order = torch.tensor(direction_order(block.conv2.in_channels, block.shift.kernel_size))
+        conv, bn = block.conv1.conv, block.conv1.bn
+        with torch.no_grad():
+            for tensor in (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var):
+                tensor.copy_(tensor[order])
+            block.conv2.weight.copy_(block.conv2.weight[:, order])
+        block.shift = GroupedShift(block.conv2.in_channels, block.shift.kernel_size, block.shift.dilation)
+        count += 1
+    return model, count
 
 
 class RepeatedDepthwise(nn.Conv2d):

@@ -8,6 +8,9 @@ shift2d forms:
 - ``depthwise``: a frozen one-hot 3x3 depthwise conv (zero padding). Every delegate takes
   it, it stays NHWC inside XNNPACK, and it quantizes exactly (weights in {0, 1}).
 - ``slices``: zero pad + one slice per direction group + cat (the "usual" way).
+- ``grouped``: each CSC block's channels sorted by direction first (``shift_model``, exact), so the
+  shift is zero pad + one stride-1 slice per contiguous block + cat: copies, no multiply-adds. Shifts
+  outside CSC blocks take the depthwise form.
 channel_shuffle form: rank-4 reshape -> transpose -> reshape (GPU delegates cap rank at 4).
 """
 
@@ -63,7 +66,16 @@ def channel_shuffle_reshape(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x.reshape(n, groups, c // groups, h * w).transpose(1, 2).reshape(n, c, h, w)
 
 
-SHIFT_FORMS = {"depthwise": shift2d_depthwise, "slices": shift2d_slices}
+SHIFT_FORMS = {"depthwise": shift2d_depthwise, "slices": shift2d_slices, "grouped": shift2d_depthwise}
+
+
+def shift_model(model: torch.nn.Module, shift: str) -> torch.nn.Module:
+    """The model a target traces for a shift form: ``grouped`` regroups the CSC blocks' channels (a copy)."""
+    if shift != "grouped":
+        return model
+    from edgelight.layers.blocks import group_shift_directions
+
+    return group_shift_directions(model)[0]
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from edgelight.targets.base import Exporter, Runtime, lazy, missing_module
 
 OPTIONS = {
     "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
-    "shift": ("depthwise", "slices"),  # the lowered form of shift2d; the first is the measured best (bench/lowering.py)
+    "shift": ("depthwise", "slices", "grouped"),  # the lowered form of shift2d; the first is the measured best (bench/lowering.py)
     "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
 }
 

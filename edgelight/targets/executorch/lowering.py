@@ -58,7 +58,7 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
     and how many of them w8a8 folded into the reuses' requantization (fold_affines_into_reused_convs)."""
     from executorch.exir.passes.constant_prop_pass import constant_prop_pass
 
-    from edgelight.ops.lowering import lowered
+    from edgelight.ops.lowering import lowered, shift_model
 
     options = {key: request.options.get(key, values[0]) for key, values in OPTIONS.items()}
     native = options["ops"] == "native"
@@ -67,7 +67,7 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
         # XNNPACK's fusion pass folds one use's BatchNorm into the shared weight and every other use computes
         # garbage (top-1 agreement 0%); PT2E's fusion leaves the later uses unquantized. Kept apart (a 1x1
         # depthwise conv), the weight stays one tensor, stored once, in fp32 and int8.
-        model, reused = keep_shared_weights(request.model, request.example)
+        model, reused = keep_shared_weights(request.model if native else shift_model(request.model, options["shift"]), request.example)
         folded = (0, 0)
         if request.precision == "w8a8":
             model, folded = _quantize(model, request.example, request.calibration)

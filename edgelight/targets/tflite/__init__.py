@@ -10,7 +10,7 @@ from edgelight.targets.base import Exporter, Runtime, lazy, missing_module
 
 OPTIONS = {
     "io": ("float", "int8"),  # int8: the w8a8 artifact takes and returns int8 tensors
-    "shift": ("depthwise", "slices"),  # how shift2d becomes builtin ops; the first is the measured best (bench/lowering.py)
+    "shift": ("depthwise", "slices", "grouped"),  # how shift2d becomes builtin ops; the first is the measured best (bench/lowering.py)
     "shared_bn": ("keep", "fold"),  # fold (fp32 only): faster, but one weight copy per reuse
 }
 

@@ -86,9 +86,9 @@ def convert(model: nn.Module, example: torch.Tensor, precision: str, calibration
     import litert_torch
 
     from edgelight.ops._library import ACTIVE_LOWERING
-    from edgelight.ops.lowering import lowered
+    from edgelight.ops.lowering import lowered, shift_model
 
-    unfused = 0
+    unfused, model = 0, shift_model(model, shift)
     if shared_bn == "keep" or precision == "w8a8":  # PT2E's conv-bn fusion would also rewrite a shared weight
         model, unfused = keep_shared_weights(model, example)
     with lowered(shift=shift), torch.no_grad():
