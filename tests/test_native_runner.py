@@ -165,6 +165,11 @@ def test_android_native_pushes_runs_pulls_and_cleans_up(phone_plan, tmp_path):
     pushed = [c[-1].rsplit("/", 1)[-1] for c in player.calls if c[3:4] == ["push"]]
     assert pushed == ["edgelight-bench", "artifact0.pte", "artifact1.pte", "inputs0.f32", "labels0.i32", "plan.json"]
     assert player.calls[-1][3:] == ["shell", "rm -rf /data/local/tmp/edgelight-native"]  # nothing left on the phone
+    # the ETDumps the runner wrote on the phone come back with adb pull and become each record's op profile
+    assert [c[4].rsplit("/", 1)[-1] for c in player.calls if c[3:4] == ["pull"]] == ["artifact0.etdump", "artifact1.etdump"]
+    for record, kernel in ((fp32, "Convolution (NHWC, F32)"), (w8a8, "Convolution (NHWC, QC8)")):
+        ops = [row["op"] for row in record["op_profile"]]
+        assert "DELEGATE_CALL" in ops and any(kernel in op for op in ops), ops
 
 
 def test_android_native_phone_that_drops_keeps_the_finished_record(phone_plan, tmp_path):
@@ -184,6 +189,7 @@ def test_android_native_runner_killed_mid_plan_is_that_record(phone_plan, tmp_pa
     records = phone_bench(phone_plan, transport, tmp_path)
     assert [r["status"] for r in records] == ["ok", "error", "not_runnable"]
     assert records[1]["error"].startswith("edgelight-bench exited with code 137")
+    assert records[0]["op_profile"] and not records[1].get("op_profile")  # the finished record's ETDump was pulled
 
 
 @pytest.mark.parametrize("setup, message", [

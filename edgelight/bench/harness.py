@@ -288,9 +288,6 @@ def _run_native(kind, ident, items, results: ResultsFile, threads, warmup, runs,
         transport = transport or make_transport(kind, ident)
         device = transport.connect()
         device_keys = ("cores_pinned",)  # adb's Android version and SoC say more than uname and /proc/cpuinfo
-        if profile:
-            notes.append("no op profile: the phone's ETDumps are not pulled back yet (--runner native on the host or arm64-qemu has them)")
-            profile = False
 
         def execute(folder, plan, on_record):
             return transport.run_native(folder, plan, runner, on_record)

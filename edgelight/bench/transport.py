@@ -9,6 +9,7 @@ loses nothing already finished. On Android, ``run_native`` does the same with ed
 runner) pushed next to the plan and run by ``adb shell``, no app involved.
 """
 
+import base64
 import contextlib
 import json
 import os
@@ -76,6 +77,8 @@ class SubprocessExecutor:
             outs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--json-output", "--destination") and os.path.isfile(argv[i + 1])]
             if outs:  # files devicectl wrote on the host, so a replay can recreate them
                 exchange["writes"] = {f"<local>/{Path(o).name}": Path(o).read_text() for o in outs}
+            if "pull" in argv[:4] and os.path.isfile(argv[-1]):  # adb pull REMOTE LOCAL: a binary file
+                exchange["writes_b64"] = {f"<local>/{Path(argv[-1]).name}": base64.b64encode(Path(argv[-1]).read_bytes()).decode()}
             with open(self.record_to, "a") as f:
                 f.write(json.dumps(exchange) + "\n")
         return done
@@ -87,7 +90,8 @@ class RecordedAdb:
     Each call must match the next recorded argv exactly (host paths as '<local>/NAME'), so a
     change in the protocol fails the test instead of drifting from what a real phone answered.
     An exchange may carry ``writes`` {"<local>/NAME": text}: files the real command wrote on the
-    host (devicectl's --json-output and copy from), recreated at the path given in this call.
+    host (devicectl's --json-output and copy from), recreated at the path given in this call;
+    ``writes_b64`` the same for binary files (adb pull of an ETDump).
     """
 
     def __init__(self, transcript: Path | list[dict]):
@@ -105,6 +109,8 @@ class RecordedAdb:
             raise AssertionError(f"call {len(self.calls)}: expected {ex['argv']}, got {got}")
         for portable, text in ex.get("writes", {}).items():
             Path(argv[got.index(portable)]).write_text(text)
+        for portable, data in ex.get("writes_b64", {}).items():  # binary files (adb pull of an ETDump)
+            Path(argv[got.index(portable)]).write_bytes(base64.b64decode(data))
         return Completed(ex["returncode"], ex["stdout"], ex["stderr"])
 
 
@@ -276,8 +282,10 @@ class AdbTransport:
                         on_record(r)
                     got = max(got, len(records))
                 if got >= want:
+                    self._pull_etdumps(folder, plan["artifacts"][:got])
                     return None
                 if exited is not None:
+                    self._pull_etdumps(folder, plan["artifacts"][:got])
                     log = self._adb("exec-out", "cat", f"{d}/runner.log", ok_codes=(0, 1)).stdout.strip().splitlines()
                     own = [ln for ln in log if ln.startswith(f"{binary}:")]  # its own error line, not the runtime's log
                     return f"edgelight-bench exited with code {exited}: {(own or log or ['no output'])[-1]}"
@@ -288,6 +296,13 @@ class AdbTransport:
         finally:
             with contextlib.suppress(DeviceError):  # a phone that dropped cannot be cleaned; the next run starts with rm -rf
                 self._adb("shell", f"rm -rf {d}")
+
+
+    def _pull_etdumps(self, folder: Path, entries: list[dict]) -> None:
+        """The ETDumps the plan asked for, next to the plan here (a failed record wrote none: adb pull says 1)."""
+        for entry in entries:
+            if "etdump" in entry:
+                self._adb("pull", f"{ANDROID_NATIVE_DIR}/{entry['etdump']}", str(folder / entry["etdump"]), ok_codes=(0, 1))
 
 
 class DevicectlTransport:
