@@ -20,7 +20,7 @@ and gets random weights with trained-like BatchNorm statistics, only its latency
 Timing: one process; all artifacts loaded, then ``--blocks`` rounds in which every variant runs ``--runs``
 invokes back to back, so drift hits every variant alike. Reported per variant: median over all invokes,
 p10/p90, per-block medians; and the ratios the goals are about, side by side.
-Writes bench/results/lowering.json.
+Writes bench/results/lowering.json (``--out``).
 """
 
 import argparse
@@ -252,7 +252,7 @@ def table(path: Path, runtime: str | None = None) -> str:
 
 def main() -> int:
     if ARGS.table:
-        print(table(ROOT / "bench" / "results" / "lowering.json", ARGS.table_runtime))
+        print(table(ARGS.out, ARGS.table_runtime))
         return 0
     from edgelight.bench.records import versions
     from edgelight.data import load_digits, normalize
@@ -282,7 +282,7 @@ def main() -> int:
         "results": entries,
         "ratios": ratios(entries),
     }
-    out = ROOT / "bench" / "results" / "lowering.json"
+    out = ARGS.out
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     for e in entries:
         lat = e.get("latency_ms")
@@ -302,7 +302,8 @@ if __name__ == "__main__":
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--table", action="store_true", help="print bench/results/lowering.json as markdown and exit")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "lowering.json", help="the results file (and the one --table reads)")
+    parser.add_argument("--table", action="store_true", help="print the results file as markdown and exit")
     parser.add_argument("--table-runtime", choices=["executorch", "tflite"], default=None)
     ARGS = parser.parse_args()
     sys.exit(main())

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import torch
 
+import edgelight.ops  # noqa: F401 (registers torch.ops.edgelight, named below)
 from edgelight.errors import converter_errors
 from edgelight.shared_weights import keep_shared_weights, reuse_note
 from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError
 from edgelight.targets.executorch import OPTIONS
 
-# ops XNNPACK runs in int8 only when the output has its input's scale and zero point
-SAME_SCALE_OPS = (torch.ops.aten.constant_pad_nd.default, torch.ops.aten.pad.default, torch.ops.aten.max_pool2d.default)
+# ops XNNPACK runs in int8 only when the output has its input's scale and zero point; and (ops=native) the
+# shift and shuffle, which only move values: with their input's scale the int8 kernel is a plain copy
+SAME_SCALE_OPS = (torch.ops.aten.constant_pad_nd.default, torch.ops.aten.pad.default, torch.ops.aten.max_pool2d.default,
+                  torch.ops.edgelight.shift2d.default, torch.ops.edgelight.channel_shuffle.default)
 
 
 def validate(precision: str, options: dict) -> None:
