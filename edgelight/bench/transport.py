@@ -297,7 +297,6 @@ class AdbTransport:
             with contextlib.suppress(DeviceError):  # a phone that dropped cannot be cleaned; the next run starts with rm -rf
                 self._adb("shell", f"rm -rf {d}")
 
-
     def _pull_etdumps(self, folder: Path, entries: list[dict]) -> None:
         """The ETDumps the plan asked for, next to the plan here (a failed record wrote none: adb pull says 1)."""
         for entry in entries:

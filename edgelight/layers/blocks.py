@@ -1,5 +1,7 @@
 """The blocks the zoo is built from, public so a user's own network can use them (``edgelight.layers``)."""
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -96,7 +98,8 @@ def direction_order(channels: int, kernel_size: int = 3) -> list[int]:
 def _cat_in_fives(parts: list[torch.Tensor]) -> torch.Tensor:
     """Channel cat as a tree of cats of at most five inputs: LiteRT's XNNPACK delegate takes no wider one."""
     while len(parts) > 5:
-        parts = [torch.cat(parts[i : i + 5], dim=1) if len(parts[i : i + 5]) > 1 else parts[i] for i in range(0, len(parts), 5)]
+        chunks = [parts[i : i + 5] for i in range(0, len(parts), 5)]
+        parts = [chunk[0] if len(chunk) == 1 else torch.cat(chunk, dim=1) for chunk in chunks]
     return torch.cat(parts, dim=1)
 
 
@@ -128,8 +131,6 @@ def group_shift_directions(model: nn.Module) -> tuple[nn.Module, int]:
     Exact: conv1's output channels (and its BatchNorm) are permuted into ``direction_order`` and conv2's
     input channels with them, so every block computes what it did. Shifts outside a CSC block are left as
     they are (their neighbours are not known to be permutable)."""
-    import copy
-
     model, count = copy.deepcopy(model), 0
     for block in model.modules():
         if not (isinstance(block, CSCBlock) and type(block.shift) is Shift and shifted_channels(block.conv2.in_channels, block.shift.kernel_size)):
