@@ -85,6 +85,22 @@ def test_verify_on_arm64_agrees_with_x86_and_pytorch(arm, int8_artifacts):
     assert et["vs_x86"]["bit_exact"], "ExecuTorch's int8 XNNPACK kernels on cortex-a76 matched x86 bit for bit when this test was written"
 
 
+@pytest.mark.parametrize("weights, has_reference", [("builtin", True), ("checkpoint", True), ("random", False), ("user", False)])
+def test_the_pytorch_reference_is_the_built_in_checkpoint_when_the_sidecar_says_so(weights, has_reference):
+    """An artifact exported by model name (weights "builtin") or from the built-in folder gets the PyTorch
+    reference without --checkpoint; random or user weights need one. No ARM environment involved."""
+    import numpy as np
+
+    from edgelight.arm64.verify import _reference
+    from edgelight.evaluation import EvalSet
+
+    data = EvalSet("zeros", np.zeros((4, 3, 32, 32), np.float32), None, [])
+    reference, source = _reference({"model": "shiftresnet-20-e3", "weights": weights}, None, data)
+    assert (reference is not None) == has_reference, source
+    assert reference is None or reference.logits.shape == (4, 10)
+    assert source.startswith("PyTorch fp32: built-in checkpoint shiftresnet-20-e3" if has_reference else "no PyTorch reference")
+
+
 def test_native_kernel_programs_run_on_the_aarch64_kernels(arm, exported):
     """ops=native: the shift runs on edgelight's C++ kernels, here the aarch64 build that edgelight-bench links."""
     from edgelight.arm64.verify import verify_on_device

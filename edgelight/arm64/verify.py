@@ -27,7 +27,8 @@ def _reference(meta: dict, checkpoint: str | None, data):
     from edgelight.checkpoint import builtin_checkpoint_dir, resolve
 
     if checkpoint is None:
-        if meta.get("weights") != "checkpoint" or builtin_checkpoint_dir(meta["model"]) is None:
+        # "builtin": exported by model name (edgelight export MODEL); "checkpoint": from its folder
+        if meta.get("weights") not in ("builtin", "checkpoint") or builtin_checkpoint_dir(meta["model"]) is None:
             return None, "no PyTorch reference: exported with random weights or from a checkpoint not named (give --checkpoint)"
         checkpoint = meta["model"]
     ckpt = resolve(checkpoint)
