@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgelight.errors import UsageError
 
-SIDECAR_VERSION = 3  # 3: sha256 and data; 2: precisions w8a8 / w8; 1: int8
+SIDECAR_VERSION = 4  # 4: weights_sha256; 3: sha256 and data; 2: precisions w8a8 / w8; 1: int8
 SCHEMA = Path(__file__).with_name("artifact.schema.json")
 LEGACY_PRECISIONS = {"coreml": {"int8": "w8"}, "*": {"int8": "w8a8"}}  # version 1 name -> today's, per runtime
 RUNTIME_OF_SUFFIX = {".pte": "executorch", ".tflite": "tflite", ".mlpackage": "coreml", ".onnx": "onnx"}

@@ -11,11 +11,27 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from edgelight.errors import UsageError
 from edgelight.utils.files import write_atomic, write_json
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
+
+
+def weights_digest(model) -> str:
+    """sha256 over a model's state dict (names, dtypes, shapes, values in key order): which weights an
+    artifact was exported from, recorded in its sidecar, so a later check can tell a fine-tuned copy of a
+    built-in model from the built-in checkpoint."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().contiguous().cpu()
+        digest.update(f"{name}:{t.dtype}:{list(t.shape)};".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 class CheckpointError(UsageError):

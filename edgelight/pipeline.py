@@ -16,7 +16,7 @@ import torch
 
 from edgelight import __version__
 from edgelight.artifacts import SIDECAR_VERSION, check_sidecar, sidecar_path, write_sidecar
-from edgelight.checkpoint import Checkpoint, resolve
+from edgelight.checkpoint import Checkpoint, resolve, weights_digest
 from edgelight.data import Dataset, evaluation_data, from_source, normalize, open_data
 from edgelight.data.folders import IMAGE_SUFFIXES, folder_classes, read_flat_images
 from edgelight.errors import StepError, UsageError, converter_errors
@@ -388,6 +388,7 @@ def _sidecar(metadata, tgt: Runtime, ckpt: Checkpoint, model, shape, size_bytes,
         "std": list(ckpt.preprocessing.std),
         "labels": ckpt.classes,
         "weights": ckpt.source if ckpt.source in ("random", "builtin", "user") else "checkpoint",
+        "weights_sha256": weights_digest(ckpt.model),
         "params": count_params(ckpt.model),
         "macs": count_macs(model, torch.zeros(1, *shape[1:])),
         "bytes": size_bytes,

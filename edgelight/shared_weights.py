@@ -30,6 +30,16 @@ class ChannelAffine(nn.Module):
         return F.conv2d(x, self.weight, self.bias, groups=x.shape[1])
 
 
+def run_hooked(model: nn.Module, example: torch.Tensor, hooks: list) -> None:
+    """One forward pass (no grad) with the given hook handles registered, removed afterwards whatever happens."""
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def keep_shared_weights(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, int]:
     """Copy of ``model`` where every BatchNorm fed by a conv that runs more than once is a ChannelAffine."""
     model = copy.deepcopy(model).eval()
@@ -46,12 +56,7 @@ def keep_shared_weights(model: nn.Module, example: torch.Tensor) -> tuple[nn.Mod
 
     hooks = [m.register_forward_hook(on_conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
     hooks += [m.register_forward_pre_hook(on_bn) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in hooks:
-            h.remove()
+    run_hooked(model, example, hooks)
     targets = {bn for bn, conv in fed if calls[conv] > 1}
     for mod in list(model.modules()):
         for child_name, child in list(mod.named_children()):

@@ -85,20 +85,53 @@ def test_verify_on_arm64_agrees_with_x86_and_pytorch(arm, int8_artifacts):
     assert et["vs_x86"]["bit_exact"], "ExecuTorch's int8 XNNPACK kernels on cortex-a76 matched x86 bit for bit when this test was written"
 
 
-@pytest.mark.parametrize("weights, has_reference", [("builtin", True), ("checkpoint", True), ("random", False), ("user", False)])
-def test_the_pytorch_reference_is_the_built_in_checkpoint_when_the_sidecar_says_so(weights, has_reference):
-    """An artifact exported by model name (weights "builtin") or from the built-in folder gets the PyTorch
-    reference without --checkpoint; random or user weights need one. No ARM environment involved."""
+@pytest.mark.parametrize("weights, digest, has_reference", [
+    ("builtin", None, True),  # a sidecar from before weights_sha256, exported by model name
+    ("checkpoint", "builtin", True),
+    ("checkpoint", "other", False),  # a fine-tuned copy in a folder named like the model
+    ("checkpoint", None, False),  # an older sidecar from some folder: which weights is not known
+    ("random", None, False),
+    ("user", None, False),
+])
+def test_the_pytorch_reference_is_the_built_in_checkpoint_when_the_sidecar_says_so(weights, digest, has_reference):
+    """Without --checkpoint, the built-in checkpoint is the PyTorch reference only for the weights it holds
+    (the sidecar's weights_sha256); a --checkpoint with other weights than the sidecar's is refused. No ARM
+    environment involved."""
     import numpy as np
 
     from edgelight.arm64.verify import _reference
+    from edgelight.checkpoint import resolve, weights_digest
+    from edgelight.errors import UsageError
     from edgelight.evaluation import EvalSet
 
     data = EvalSet("zeros", np.zeros((4, 3, 32, 32), np.float32), None, [])
-    reference, source = _reference({"model": "shiftresnet-20-e3", "weights": weights}, None, data)
+    meta = {"model": "shiftresnet-20-e3", "weights": weights}
+    if digest:
+        meta["weights_sha256"] = weights_digest(resolve("shiftresnet-20-e3").model) if digest == "builtin" else "0" * 64
+    reference, source = _reference(meta, None, data)
     assert (reference is not None) == has_reference, source
     assert reference is None or reference.logits.shape == (4, 10)
     assert source.startswith("PyTorch fp32: built-in checkpoint shiftresnet-20-e3" if has_reference else "no PyTorch reference")
+    if digest == "other":
+        with pytest.raises(UsageError, match="other weights than the artifact"):
+            _reference(meta, "shiftresnet-20-e3", data)
+
+
+def test_a_looped_reuse_program_runs_on_the_aarch64_runners(arm, tmp_path):
+    """ExecuTorch fp32's loop over one delegate (LruNet's reuse, reuse_loop.py) on both aarch64 runners: the
+    jump-loop instructions and portable select/copy ops the emitter writes, around the XNNPACK body: the
+    same program the host runs (export verified it against PyTorch). A 2-reuse net at 16x16, small enough
+    for qemu in seconds."""
+    from test_shared_weights import images, two_reuses  # tests/ is on sys.path (pytest's rootdir-relative import)
+
+    import edgelight
+    from edgelight.bench.harness import run_bench
+
+    result = edgelight.export(two_reuses(awkward=True), images(1), target="executorch", precision="fp32", out=tmp_path / "two.pte")
+    assert any("as loops" in n for n in result.notes), result.notes
+    records = {runner: run_bench([result.artifact], device="arm64-qemu:cortex-a76", runner=runner, threads=1, warmup=1, runs=2, progress=False)[0] for runner in ("python", "native")}
+    for runner, record in records.items():
+        assert record["status"] == "ok" and not record["nan_outputs"], (runner, record["error"])
 
 
 def test_native_kernel_programs_run_on_the_aarch64_kernels(arm, exported):

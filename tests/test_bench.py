@@ -471,7 +471,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
 def test_shared_weights_are_packed_once_at_run_time(runtime, precision, exported, random_checkpoints, tmp_path):
     """lrunet-4-1x's peak RSS stays within 2 MB of lrunet-1-1x's (a copy per use: ~3.5 MB more in fp32,
     ~4.5 MB in int8 before its BatchNorms were folded; bench/reuse.py). fp32 packs the reused weights once
-    (XNNPACK's weights cache, asked for by the sidecar); int8 packs each use's codes, a quarter the bytes."""
+    (ExecuTorch: one delegate per reused block, run in a loop; LiteRT: XNNPACK's weights cache, asked for by
+    the sidecar); int8 packs each use's codes, a quarter the bytes."""
 
     from edgelight.artifacts import runner_hints
     from edgelight.bench.child import run_isolated
@@ -483,7 +484,8 @@ def test_shared_weights_are_packed_once_at_run_time(runtime, precision, exported
     peaks = {}
     for model in ("lrunet-1-1x", "lrunet-4-1x"):
         artifact = exported(str(random_checkpoints(model)), runtime, precision).artifact
-        wants_cache = model == "lrunet-4-1x" and precision == "fp32"
+        # fp32 on ExecuTorch runs each reused block as a loop over one delegate: packed once with no cache to ask for
+        wants_cache = model == "lrunet-4-1x" and precision == "fp32" and runtime == "tflite"
         assert runner_hints(artifact)["runtime_options"].get("xnnpack_weight_cache", False) == wants_cache
         job = {"artifact": str(artifact), "runtime": runtime, "threads": 1, "warmup": 1, "runs": 3, "data": str(npz), "input_shape": [1, 3, 32, 32]}
         result = run_isolated(job, 300)
@@ -495,11 +497,14 @@ def test_shared_weights_are_packed_once_at_run_time(runtime, precision, exported
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["executorch", "tflite"])
 def test_the_weights_cache_computes_what_a_copy_per_use_computes(runtime, exported, random_checkpoints):
-    """The runtime option changes how weights are packed, not the outputs (export verifies without it)."""
+    """The runtime option changes how weights are packed, not the outputs (export verifies without it).
+    ExecuTorch: the unrolled program (reuse=unrolled), the one whose sidecar asks for the cache."""
+    from edgelight.artifacts import runner_hints
     from edgelight.data import load_digits, normalize
     from edgelight.targets import get_runtime
 
-    artifact = exported(str(random_checkpoints("lrunet-4-1x")), runtime, "fp32").artifact
+    artifact = exported(str(random_checkpoints("lrunet-4-1x")), runtime, "fp32", **({"reuse": "unrolled"} if runtime == "executorch" else {})).artifact
+    assert runner_hints(artifact)["runtime_options"] == {"xnnpack_weight_cache": True}
     d = load_digits()
     x = normalize(d.test_x[:8], d.mean, d.std).numpy()
     outs = []
@@ -535,7 +540,7 @@ def test_the_sidecar_is_checked_at_write_and_by_its_one_reader(tmp_path):
     with pytest.raises(SidecarError, match=r"std must hold 3 numbers"):
         write_sidecar(artifact, {**SIDE, "std": [0.3]})
     write_sidecar(artifact, SIDE)
-    assert read_sidecar(artifact)["sidecar_version"] == 3 and read_sidecar(tmp_path / "other.pte") is None
+    assert read_sidecar(artifact)["sidecar_version"] == 4 and read_sidecar(tmp_path / "other.pte") is None
     (tmp_path / "m.pte.json").write_text("{not json")
     with pytest.raises(SidecarError, match="not valid JSON"):
         read_sidecar(artifact)

@@ -168,7 +168,10 @@ def test_export_verifies_and_calibrates_on_the_checkpoints_own_folder(exported, 
     assert v["dataset"] == "digit-folder-test" and v["samples"] == 354
     assert v["accuracy"] is not None and v["accuracy"] >= v["reference_accuracy"] - 0.01  # the int8 check ran on its own data
     side = json.loads(result.sidecar.read_text())
-    assert side["data"]["kind"] == "folder" and side["sidecar_version"] == 3 and len(side["sha256"]) == 64
+    assert side["data"]["kind"] == "folder" and side["sidecar_version"] == 4 and len(side["sha256"]) == 64
+    from edgelight.checkpoint import load_checkpoint, weights_digest
+
+    assert side["weights"] == "checkpoint" and side["weights_sha256"] == weights_digest(load_checkpoint(folder_checkpoint).model)  # which weights, not just which model
 
 
 def test_a_missing_data_folder_is_a_clear_error_that_says_how_to_pass_it(tmp_path, folder_checkpoint, digit_folder):

@@ -90,12 +90,15 @@ def test_job_mode_refuses_a_bad_command_line(runner):
 
 
 def test_native_and_python_runners_agree_on_the_host(exported):
-    """Every built-in checkpoint's ExecuTorch programs: the same top-1 exactly, latency within a generous bound."""
+    """Every built-in checkpoint's ExecuTorch programs: the same top-1 exactly, latency within a generous bound.
+    lrunet-14-1x in fp32 only: its w8a8 export (~100 s, its 14 unrolled reuses) is asked for by no other test, and
+    lrunet-4-1x w8a8 covers LruNet's int8 program in test_executorch.py."""
     from edgelight.bench.harness import run_bench
     from edgelight.checkpoint import PRETRAINED_DIR
 
     models = sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.safetensors").is_file())
-    artifacts = [exported(m, "executorch", precision).artifact for m in models for precision in ("fp32", "w8a8")]
+    cells = [(m, precision) for m in models for precision in ("fp32", "w8a8") if (m, precision) != ("lrunet-14-1x", "w8a8")]
+    artifacts = [exported(m, "executorch", precision).artifact for m, precision in cells]
     python = run_bench(artifacts, threads=1, warmup=2, runs=10, progress=False)
     native = run_bench(artifacts, threads=1, warmup=2, runs=10, progress=False, runner="native")
     for p, n in zip(python, native, strict=True):

@@ -16,6 +16,7 @@ from edgelight.ops.lowering import lowered
 from edgelight.quantize import pt2e_quantize
 from edgelight.shared_weights import keep_shared_weights
 from edgelight.targets import LoweringRequest, get_runtime
+from edgelight.targets.executorch.reuse_loop import LOOP_OPS
 from edgelight.testing import trained_like_batchnorm
 
 PLANES, REUSES = 16, 2
@@ -108,16 +109,25 @@ def _stored(target: str, path) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["executorch", "tflite"])
-@pytest.mark.parametrize("precision", ["fp32", "w8a8"])
-def test_two_reuses_with_two_batchnorms_match_pytorch(target, precision, tmp_path):
+@pytest.mark.parametrize("target, precision, options", [
+    ("executorch", "fp32", {}),  # reuse=auto: the loop
+    ("executorch", "fp32", {"reuse": "unrolled"}),
+    ("executorch", "w8a8", {}),
+    ("tflite", "fp32", {}),
+    ("tflite", "w8a8", {}),
+])
+def test_two_reuses_with_two_batchnorms_match_pytorch(target, precision, options, tmp_path):
     """Parity with PyTorch through the real converter and runtime, and the shared depthwise weight
-    (32 x 9 values) stored once: fp32 keeps the BatchNorms apart, w8a8 folds them into each use."""
-    net, x = two_reuses(), images(16)
+    (32 x 9 values) stored once: fp32 keeps the BatchNorms apart (or, as a loop, as rows of scales and
+    shifts), w8a8 folds them into each use. The loop gets the awkward BatchNorms (gamma < 0, = 0, tiny)."""
+    loop = target == "executorch" and precision == "fp32" and not options
+    net, x = two_reuses(awkward=loop), images(16)
     runtime = get_runtime(target)
     path = tmp_path / f"two{runtime.suffixes[0]}"
-    report = runtime.lower(LoweringRequest(net, x[:1], precision, [images(64, seed=2)], path, {}, {}))
-    assert any("BatchNorms" in note for note in report.notes), report.notes
+    report = runtime.lower(LoweringRequest(net, x[:1], precision, [images(64, seed=2)], path, {}, options))
+    assert any(("as loops" if loop else "BatchNorms") in note for note in report.notes), report.notes
+    if loop:  # outside XNNPACK: the loop's own ops and the head's mean (not delegated in this net); no weights cache needed
+        assert set(report.op_inventory) - LOOP_OPS == {"delegate:XnnpackBackend", "aten::mean.out"} and not report.runtime_options, report.op_inventory
     runner = runtime.make_runner()
     runner.load(path, 1, {"requires": [], "runtime_options": {}})
     try:
@@ -130,3 +140,29 @@ def test_two_reuses_with_two_batchnorms_match_pytorch(target, precision, tmp_pat
     assert np.abs(got - want).max() <= tolerance * np.abs(want).max()
     assert (got.argmax(1) == want.argmax(1)).mean() >= (1.0 if precision == "fp32" else 0.8)
     assert _stored(target, path).count(2 * PLANES * 9 * (4 if precision == "fp32" else 1)) == 1
+
+
+def test_a_looped_block_computes_the_block_it_replaces():
+    """The loop's parts in eager PyTorch: ReuseStep over the affine rows, then the inverse shuffle, is the
+    LruBlock (awkward BatchNorms included); unshuffle undoes LruShuffle."""
+    from edgelight.layers import LruShuffle
+    from edgelight.targets.executorch.reuse_loop import ReuseStep, affine_rows, unshuffle
+
+    block, x = two_reuses(awkward=True).block, torch.randn(2, PLANES, 8, 8)
+    step, rows = ReuseStep(block).eval(), affine_rows(block)
+    assert rows.shape == (REUSES, 6 * PLANES)
+    with torch.no_grad():
+        out = x
+        for row in rows:
+            out = step(out, row)
+        assert torch.allclose(unshuffle(out), block(x), atol=1e-5)
+    assert torch.equal(unshuffle(LruShuffle()(x)), x)
+
+
+def test_reuse_loop_is_fp32_only():
+    from edgelight.targets.base import OptionError
+    from edgelight.targets.executorch.lowering import validate
+
+    with pytest.raises(OptionError, match="reuse=loop is for fp32"):
+        validate("w8a8", {"ops": "lowered", "shift": "depthwise", "fuse": "off", "reuse": "loop"})
+    validate("w8a8", {"ops": "lowered", "shift": "depthwise", "fuse": "off", "reuse": "auto"})  # auto: unrolled in int8

@@ -87,7 +87,7 @@ def test_a_user_module_built_from_edgelight_layers_exports_verified_with_the_sam
     assert v["status"] == "passed" and v["dataset"] == "user" and v["samples"] == 40 and v["accuracy"] == 1.0
     side = json.loads(result.sidecar.read_text())
     assert side["weights"] == "user" and side["labels"] == ["a", "b", "c"] and side["mean"] == [0.5] * 3 and side["input_shape"] == [1, 3, 16, 16]
-    assert side["model"] == "tinyshiftnet" and side["sidecar_version"] == 3
+    assert side["model"] == "tinyshiftnet" and side["sidecar_version"] == 4
 
 
 def test_a_user_module_w8a8_calibrates_on_the_inputs_given(tmp_path):

@@ -23,18 +23,29 @@ class ArmVerificationError(StepError):
 
 
 def _reference(meta: dict, checkpoint: str | None, data):
-    """PyTorch's evaluation on ``data`` and what it came from (None when the artifact's weights cannot be had)."""
-    from edgelight.checkpoint import builtin_checkpoint_dir, resolve
+    """PyTorch's evaluation on ``data`` and what it came from (None when the artifact's weights cannot be had).
 
+    Without --checkpoint the built-in checkpoint of the artifact's model is the reference only when the
+    sidecar's ``weights_sha256`` says the artifact was exported from those weights (a fine-tuned copy in a
+    folder of the same model name has other weights); a sidecar from before that field: exported by name."""
+    from edgelight.checkpoint import builtin_checkpoint_dir, resolve, weights_digest
+
+    recorded = meta.get("weights_sha256")
     if checkpoint is None:
-        # "builtin": exported by model name (edgelight export MODEL); "checkpoint": from its folder
-        if meta.get("weights") not in ("builtin", "checkpoint") or builtin_checkpoint_dir(meta["model"]) is None:
+        builtin = meta.get("weights") in ("builtin", "checkpoint") and builtin_checkpoint_dir(meta["model"]) is not None
+        if not builtin or (recorded is None and meta.get("weights") != "builtin"):
             return None, "no PyTorch reference: exported with random weights or from a checkpoint not named (give --checkpoint)"
-        checkpoint = meta["model"]
-    ckpt = resolve(checkpoint)
-    if ckpt.name != meta["model"]:
-        raise UsageError(f"--checkpoint is a {ckpt.name} but the artifact is a {meta['model']}")
-    return evaluate(ckpt.model.eval(), data, batch=min(120, len(data.x))), f"PyTorch fp32: {'built-in checkpoint ' + ckpt.name if ckpt.source == 'builtin' else checkpoint}"
+        ckpt = resolve(meta["model"])
+        if recorded is not None and recorded != weights_digest(ckpt.model):
+            return None, f"no PyTorch reference: exported from other weights than the built-in {meta['model']} (give --checkpoint)"
+    else:
+        ckpt = resolve(checkpoint)
+        if ckpt.name != meta["model"]:
+            raise UsageError(f"--checkpoint is a {ckpt.name} but the artifact is a {meta['model']}")
+        if recorded is not None and recorded != weights_digest(ckpt.model):
+            raise UsageError(f"--checkpoint {checkpoint} holds other weights than the artifact was exported from (its sidecar's weights_sha256)")
+    label = "built-in checkpoint " + ckpt.name if ckpt.source == "builtin" else checkpoint
+    return evaluate(ckpt.model.eval(), data, batch=min(120, len(data.x))), f"PyTorch fp32: {label}"
 
 
 def _host_run(runtime: str, path: Path, data, n: int) -> Evaluation:

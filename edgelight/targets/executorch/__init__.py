@@ -13,6 +13,9 @@ OPTIONS = {
     "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
     "shift": ("depthwise", "slices", "grouped"),  # the lowered form of shift2d; the first is the measured best (bench/lowering.py)
     "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
+    # LruNet's reused blocks: one delegate run R times by a loop (reuse_loop.py), or R copies in the graph;
+    # auto: the loop in fp32 (packed once on any runtime, smaller, faster to lower), copies in int8 (per-use scales)
+    "reuse": ("auto", "loop", "unrolled"),
 }
 
 RUNTIME = Runtime(

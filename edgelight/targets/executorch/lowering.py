@@ -11,6 +11,7 @@ from edgelight.errors import converter_errors
 from edgelight.shared_weights import keep_shared_weights, reuse_note
 from edgelight.targets.base import LoweringReport, LoweringRequest, OptionError, TargetError
 from edgelight.targets.executorch import OPTIONS
+from edgelight.targets.executorch.reuse_loop import loop_reused_blocks, lower_step, swap_in_bodies
 
 # ops XNNPACK runs in int8 only when the output has its input's scale and zero point; and (ops=native) the
 # shift and shuffle, which only move values: with their input's scale the int8 kernel is a plain copy
@@ -25,6 +26,8 @@ def validate(precision: str, options: dict) -> None:
         raise OptionError("executorch option fuse=on needs ops=native (it fuses the native shift kernel into the next 1x1 conv)")
     if options["shift"] != OPTIONS["shift"][0] and native:
         raise OptionError(f"executorch option shift={options['shift']} picks a lowered form; it does not apply with ops=native")
+    if options["reuse"] == "loop" and (native or precision != "fp32"):
+        raise OptionError("executorch option reuse=loop is for fp32 with ops=lowered: an int8 reuse has its own requantization scales, which one delegate cannot take per step")
 
 
 def _quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list) -> tuple[torch.nn.Module, tuple[int, int]]:
@@ -56,11 +59,10 @@ def _quantize(model: torch.nn.Module, example: torch.Tensor, calibration: list) 
         raise TargetError(str(e)) from None
 
 
-def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", int, tuple[int, int]]:
+def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", int, tuple[int, int], list]:
     """The exported program, how many BatchNorms follow a conv that runs more than once (LruNet's reuse),
-    and how many of them w8a8 folded into the reuses' requantization (fold_affines_into_reused_convs)."""
-    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
-
+    how many of them w8a8 folded into the reuses' requantization (fold_affines_into_reused_convs), and
+    (reuse=loop) the lowered body of each looped block."""
     from edgelight.ops.lowering import lowered, shift_model
 
     options = {key: request.options.get(key, values[0]) for key, values in OPTIONS.items()}
@@ -70,21 +72,31 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
         # XNNPACK's fusion pass folds one use's BatchNorm into the shared weight and every other use computes
         # garbage (top-1 agreement 0%); PT2E's fusion leaves the later uses unquantized. Kept apart (a 1x1
         # depthwise conv), the weight stays one tensor, stored once, in fp32 and int8.
-        model, reused = keep_shared_weights(request.model if native else shift_model(request.model, options["shift"]), request.example)
+        model, steps = request.model if native else shift_model(request.model, options["shift"]), []
+        if options["reuse"] == "loop" or (options["reuse"] == "auto" and not native and request.precision == "fp32"):
+            model, steps = loop_reused_blocks(model, request.example)
+        model, reused = keep_shared_weights(model, request.example)
         folded = (0, 0)
         if request.precision == "w8a8":
             model, folded = _quantize(model, request.example, request.calibration)
         ep = torch.export.export(model, (request.example,))
+        bodies = [lower_step(step, example, lambda body: _prepare(body, request.precision)) for step, example in steps]
     if native:
         from edgelight.targets.executorch.native import prepare_native
 
         ep = prepare_native(ep, request.precision, fuse=options["fuse"] == "on")
+    return _prepare(ep, request.precision), reused, folded, bodies
+
+
+def _prepare(ep: "torch.export.ExportedProgram", precision: str) -> "torch.export.ExportedProgram":
+    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
+
     distinct_cat_inputs(ep)
     # fp32: the shift's one-hot weight is traced as a lift_fresh_copy, so XNNPACK would take the copy and
     # leave the conv on the portable kernel (30x slower); folding constants makes it a plain conv weight.
     # Not for w8a8: there the weights are already int8 parameters, and folding would turn their
     # dequantize into fp32 constants (a 2.6x larger, slower program).
-    return (constant_prop_pass(ep) if request.precision == "fp32" else ep), reused, folded
+    return constant_prop_pass(ep) if precision == "fp32" else ep
 
 
 def distinct_cat_inputs(ep: "torch.export.ExportedProgram") -> int:
@@ -119,8 +131,10 @@ def lower(request: LoweringRequest) -> LoweringReport:
     from executorch.exir import to_edge_transform_and_lower
 
     with converter_errors("executorch lowering", TargetError):
-        ep, reused, folded = _trace(request)
+        ep, reused, folded, bodies = _trace(request)
         edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+        if bodies:
+            swap_in_bodies(edge, bodies)
         info = get_delegation_info(edge.exported_program().graph_module)
         program = edge.to_executorch()
     Path(request.out_path).write_bytes(program.buffer)
@@ -131,6 +145,8 @@ def lower(request: LoweringRequest) -> LoweringReport:
         notes.append("outside the delegate: " + ", ".join(f"{k} x{v}" for k, v in sorted(inventory["operators"].items())))
     if note := reuse_note(reused, folded):
         notes.append(note)
+    if bodies:
+        notes.append(f"{len(bodies)} reused block(s) as loops: one reuse is one XNNPACK delegate (the shared weights, packed once at load) that the program runs once per reuse")
     from edgelight.targets.executorch.runner import NATIVE_KERNELS, WEIGHT_CACHE
 
     requires = [NATIVE_KERNELS] if any(op.startswith("edgelight::") for op in inventory["operators"]) else []
