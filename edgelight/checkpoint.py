@@ -11,8 +11,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from edgelight.errors import UsageError
 from edgelight.utils.files import write_atomic, write_json
 
@@ -25,6 +23,8 @@ def weights_digest(model) -> str:
     artifact was exported from, recorded in its sidecar, so a later check can tell a fine-tuned copy of a
     built-in model from the built-in checkpoint."""
     import hashlib
+
+    import torch
 
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):

@@ -68,13 +68,13 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
     options = {key: request.options.get(key, values[0]) for key, values in OPTIONS.items()}
     native = options["ops"] == "native"
     with torch.no_grad(), (nullcontext() if native else lowered(options["shift"])):
-        # A BatchNorm after a conv whose weight runs several times (LruNet) must not be folded into it:
+        model, steps = request.model if native else shift_model(request.model, options["shift"]), []
+        if options["reuse"] == "loop" or (options["reuse"] == "auto" and not native and request.precision == "fp32"):
+            model, steps = loop_reused_blocks(model, request.example)  # each LruBlock: one delegate run in a loop
+        # A BatchNorm after a conv whose weight runs several times (LruNet, unrolled) must not be folded into it:
         # XNNPACK's fusion pass folds one use's BatchNorm into the shared weight and every other use computes
         # garbage (top-1 agreement 0%); PT2E's fusion leaves the later uses unquantized. Kept apart (a 1x1
         # depthwise conv), the weight stays one tensor, stored once, in fp32 and int8.
-        model, steps = request.model if native else shift_model(request.model, options["shift"]), []
-        if options["reuse"] == "loop" or (options["reuse"] == "auto" and not native and request.precision == "fp32"):
-            model, steps = loop_reused_blocks(model, request.example)
         model, reused = keep_shared_weights(model, request.example)
         folded = (0, 0)
         if request.precision == "w8a8":
