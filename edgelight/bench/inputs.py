@@ -71,7 +71,7 @@ def artifact_meta(artifact: Path) -> dict:
         return foreign_meta(artifact)
     return {
         "model": side["model"], "precision": side["precision"], "input_shape": list(side["input_shape"]), "mean": list(side["mean"]), "std": list(side["std"]),
-        "labels": list(side["labels"]), "params": side.get("params"), "macs": side.get("macs"), "weights": side.get("weights"),
+        "labels": list(side["labels"]), "params": side.get("params"), "macs": side.get("macs"), "weights": side.get("weights"), "weights_sha256": side.get("weights_sha256"),
         # sidecars before version 3 were verified on digits, the only data export knew then
         "data": side.get("data") if side["sidecar_version"] >= 3 else {"kind": "builtin", "name": "digits"},
         "bytes": side.get("bytes"), "sha256": side.get("sha256"), "sidecar": "ok",
