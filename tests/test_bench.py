@@ -481,17 +481,20 @@ def test_shared_weights_are_packed_once_at_run_time(runtime, precision, exported
     d = load_digits()
     npz = tmp_path / "x.npz"
     np.savez(npz, x=normalize(d.test_x[:16], d.mean, d.std).numpy(), y=d.test_y[:16].numpy())
-    peaks = {}
+    jobs = {}
     for model in ("lrunet-1-1x", "lrunet-4-1x"):
         artifact = exported(str(random_checkpoints(model)), runtime, precision).artifact
         # fp32 on ExecuTorch runs each reused block as a loop over one delegate: packed once with no cache to ask for
         wants_cache = model == "lrunet-4-1x" and precision == "fp32" and runtime == "tflite"
         assert runner_hints(artifact)["runtime_options"].get("xnnpack_weight_cache", False) == wants_cache
-        job = {"artifact": str(artifact), "runtime": runtime, "threads": 1, "warmup": 1, "runs": 3, "data": str(npz), "input_shape": [1, 3, 32, 32]}
-        result = run_isolated(job, 300)
-        assert result["ok"], result
-        peaks[model] = result["peak_rss_bytes"] / 2**20
-    assert peaks["lrunet-4-1x"] - peaks["lrunet-1-1x"] < 2.0, peaks
+        jobs[model] = {"artifact": str(artifact), "runtime": runtime, "threads": 1, "warmup": 1, "runs": 3, "data": str(npz), "input_shape": [1, 3, 32, 32]}
+    peaks = {model: [] for model in jobs}
+    for _ in range(2):  # A B A B, each model's lower peak: a busy CI machine once lifted one child's by ~7 MB
+        for model, job in jobs.items():
+            result = run_isolated(job, 300)
+            assert result["ok"], result
+            peaks[model].append(result["peak_rss_bytes"] / 2**20)
+    assert min(peaks["lrunet-4-1x"]) - min(peaks["lrunet-1-1x"]) < 2.0, peaks
 
 
 @pytest.mark.slow
