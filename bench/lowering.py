@@ -12,6 +12,8 @@ and gets random weights with trained-like BatchNorm statistics, only its latency
          (exact), the shift as zero pad + one stride-1 slice per contiguous block + cat
 - native (ExecuTorch, shiftresnet-20-e3): ``--option ops=native``, the shift as edgelight's custom op on its
          C++ kernels, XNNPACK for the rest (what decides the target's default between kernels and lowering)
+- delegate (ExecuTorch, shiftresnet-20-e3): ``--option ops=delegate``, the same kernels as EdgelightBackend
+         delegate calls between the XNNPACK partitions; delegate-cl: the same with ``--option boundary=channels-last``
 - naive: the model written the usual way -- shift as zero pad + 9 strided slices + cat, channel shuffle as
          ShuffleNet's 5-D view/transpose -- exported with the stock path of each runtime (torch.export ->
          XNNPACK partitioner; litert_torch.convert; int8 by each runtime's stock PT2E quantizer, calibrated on
@@ -48,7 +50,9 @@ from edgelight.testing import random_checkpoint  # noqa: E402
 
 MODELS = ("shiftresnet-20-e3", "lrunet-14-1x", "resnet-20")
 NAIVE_MODELS = ("shiftresnet-20-e3", "lrunet-14-1x")  # resnet-20 has no shift or shuffle: one way to write it
-LOWERED_OPTIONS = {"ours": {}, "slices": {"shift": "slices"}, "grouped": {"shift": "grouped"}, "native": {"ops": "native"}}  # variants export_model builds
+# variants export_model builds
+LOWERED_OPTIONS = {"ours": {}, "slices": {"shift": "slices"}, "grouped": {"shift": "grouped"}, "native": {"ops": "native"},
+                   "delegate": {"ops": "delegate"}, "delegate-cl": {"ops": "delegate", "boundary": "channels-last"}}
 
 
 def shuffle_5d(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -155,7 +159,8 @@ def variants(name: str, runtime: str) -> tuple[str, ...]:
     if name != "shiftresnet-20-e3":
         return ("ours", "naive")
     lowered = ("ours", "slices", "grouped", "naive")
-    return (*lowered, "native") if runtime == "executorch" else lowered
+    chosen = (*lowered, "native", "delegate", "delegate-cl") if runtime == "executorch" else lowered
+    return tuple(v for v in chosen if v == "ours" or ARGS.variants is None or v in ARGS.variants)
 
 
 def time_all(entries, x: np.ndarray) -> None:
@@ -211,6 +216,10 @@ def ratios(entries) -> list[dict]:
                 add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 with the {form} shift", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, form), 1.0)
             if rt == "executorch":
                 add(f"shiftresnet-20-e3 {rt} {p}: lowered / native kernels (> 1: the kernels win)", ("shiftresnet-20-e3", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "native"), None)
+                add(f"shiftresnet-20-e3 {rt} {p}: lowered / EdgelightBackend (> 1: the delegate wins)", ("shiftresnet-20-e3", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "delegate"), None)
+                add(f"shiftresnet-20-e3 {rt} {p}: native kernels / EdgelightBackend (> 1: the delegate is faster)", ("shiftresnet-20-e3", rt, p, "native"), ("shiftresnet-20-e3", rt, p, "delegate"), None)
+                add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 with EdgelightBackend", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "delegate"), 1.0)
+                add(f"shiftresnet-20-e3 {rt} {p}: EdgelightBackend NCHW / channels-last boundaries (> 1: channels-last wins)", ("shiftresnet-20-e3", rt, p, "delegate"), ("shiftresnet-20-e3", rt, p, "delegate-cl"), None)
         for m in MODELS:
             add(f"{m} {rt}: fp32 / w8a8 (speedup of w8a8)", (m, rt, "fp32", "ours"), (m, rt, "w8a8", "ours"), 1.5)
     return [r for r in rows if r["numerator"].split("/")[0] in ARGS.models and r["denominator"].split("/")[0] in ARGS.models]
@@ -298,6 +307,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--runtimes", nargs="+", default=["executorch", "tflite"], choices=["executorch", "tflite"])
+    parser.add_argument("--variants", nargs="+", default=None, choices=["slices", "grouped", "naive", "native", "delegate", "delegate-cl"],
+                        help="only these besides 'ours' (default: all)")
     parser.add_argument("--runs", type=int, default=60, help="invokes per block")
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=20)

@@ -134,11 +134,13 @@ def test_a_looped_reuse_program_runs_on_the_aarch64_runners(arm, tmp_path):
         assert record["status"] == "ok" and not record["nan_outputs"], (runner, record["error"])
 
 
-def test_native_kernel_programs_run_on_the_aarch64_kernels(arm, exported):
-    """ops=native: the shift runs on edgelight's C++ kernels, here the aarch64 build that edgelight-bench links."""
+@pytest.mark.parametrize("ops", ["native", "delegate"])
+def test_native_kernel_programs_run_on_the_aarch64_kernels(arm, exported, ops):
+    """ops=native / ops=delegate: the shift runs on edgelight's C++ kernels (custom op or EdgelightBackend),
+    here the aarch64 build of the library."""
     from edgelight.arm64.verify import verify_on_device
 
-    artifact = exported("shiftresnet-20-e3", "executorch", "w8a8", ops="native").artifact
+    artifact = exported("shiftresnet-20-e3", "executorch", "w8a8", ops=ops).artifact
     (report,) = verify_on_device([artifact], device="arm64-qemu:cortex-a53")  # a little core: no dot product
     assert report["status"] == "passed", report["problems"]
     assert report["vs_x86"]["top1_agreement"] >= 0.99 and report["accuracy"]["arm"] >= report["accuracy"]["reference"] - 0.01

@@ -61,11 +61,18 @@ def test_distinct_cat_inputs_splits_a_repeated_input():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "w8a8"])
-def test_native_kernels_option(exported, precision):
-    """ops=native keeps the shift as edgelight's custom op, run by the C++ kernels (built on first use)."""
-    result = exported("shiftresnet-20-e3", "executorch", precision, ops="native")
-    op = "edgelight::shift2d.out" if precision == "fp32" else "edgelight::quantized_shift2d.out"
-    assert result.op_inventory.get(op) == 9, result.op_inventory
+@pytest.mark.parametrize("ops", ["native", "delegate"])
+def test_native_kernels_option(exported, precision, ops):
+    """ops=native keeps the shift as edgelight's custom op, run by the C++ kernels (built on first use);
+    ops=delegate runs the same kernels as EdgelightBackend calls, claimed ahead of XNNPACK."""
+    result = exported("shiftresnet-20-e3", "executorch", precision, ops=ops)
+    if ops == "native":
+        op = "edgelight::shift2d.out" if precision == "fp32" else "edgelight::quantized_shift2d.out"
+        assert result.op_inventory.get(op) == 9, result.op_inventory
+    else:  # nothing outside the delegates: the int8 shift takes and gives int8, no quantize/dequantize around it
+        delegates = {k: v for k, v in result.op_inventory.items() if k.startswith("delegate:")}
+        assert delegates == {"delegate:EdgelightBackend": 9, "delegate:XnnpackBackend": 10}, result.op_inventory
+        assert len(result.op_inventory) == 2, result.op_inventory
     v = result.verification
     assert v["status"] == "passed" and v["accuracy"] >= v["reference_accuracy"] - 0.01
     # the sidecar says what the program needs, so a runner loads the kernels without reading the program

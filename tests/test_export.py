@@ -263,6 +263,7 @@ def mismatched_checkpoint(tmp_path):
         (["shiftresnet-20-e3", "--target", "coreml", "--precision", "w8a8"], "W8A8 needs macOS"),
         (["shiftresnet-20-e3", "--target", "tflite", "-O", "io=int8"], "io='int8' needs precision w8a8"),
         (["shiftresnet-20-e3", "--target", "executorch", "-O", "ops=native", "-O", "shift=slices"], "does not apply with ops=native"),
+        (["shiftresnet-20-e3", "--target", "executorch", "-O", "boundary=channels-last"], "needs ops=native or ops=delegate"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args, message, tmp_path):

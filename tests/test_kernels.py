@@ -29,17 +29,35 @@ def runtime():
     return Runtime.get()
 
 
-def _run_pte(runtime, module, inputs, partition=False):
+def _run_pte(runtime, module, inputs, partition=False, delegate=False, channels_last=False):
     from executorch.exir import to_edge, to_edge_transform_and_lower
 
+    from edgelight.targets.executorch.delegate import EdgelightPartitioner
+    from edgelight.targets.executorch.native import channels_last_boundaries
+
     ep = torch.export.export(module, tuple(inputs))
-    if partition:
+    if channels_last:  # the fp32 shifts and shuffle and the two quantized shifts then run on NHWC memory
+        import executorch.kernels.quantized  # noqa: F401 (out variants of the int8 copies' dq/q, run portable here)
+
+        assert channels_last_boundaries(ep) == 6
+    if delegate:  # every op one EdgelightBackend call: the delegate's blob carries its arguments and weights
+        edge = to_edge_transform_and_lower(ep, partitioner=[EdgelightPartitioner()])
+        assert _delegates(edge) == {"EdgelightBackend": 10}
+    elif partition:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
         edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
     else:
         edge = to_edge(ep)
     return _execute(runtime, edge.to_executorch().buffer, list(inputs))
+
+
+def _delegates(edge) -> dict[str, int]:
+    from collections import Counter
+
+    gm = edge.exported_program().graph_module
+    return dict(Counter(getattr(gm, n.args[0].target).backend_id for n in gm.graph.nodes
+                        if n.op == "call_function" and "executorch_call_delegate" in str(n.target)))
 
 
 def _execute(runtime, pte: bytes, inputs):
@@ -72,7 +90,8 @@ class AllOps(torch.nn.Module):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_kernels_match_references(runtime, seed):
+@pytest.mark.parametrize("form", ["custom-ops", "delegate", "delegate-channels-last"])
+def test_kernels_match_references(runtime, seed, form):
     g = torch.Generator().manual_seed(seed)
     n = 2 + seed
     a = torch.randn(n, 9 + 4 * seed, 5, 7, generator=g)  # odd channel counts, pass-through channels
@@ -84,7 +103,7 @@ def test_kernels_match_references(runtime, seed):
     wq = torch.randint(-127, 128, (11, 26, 1, 1), generator=g, dtype=torch.int8)
     wscale, bq = torch.rand(11, generator=g) * 0.01 + 1e-3, torch.randn(11, generator=g)
     module = AllOps(w, bias, wq, wscale, bq)
-    outs = _run_pte(runtime, module, [a, b, c, q, s])
+    outs = _run_pte(runtime, module, [a, b, c, q, s], delegate=form != "custom-ops", channels_last=form.endswith("channels-last"))
 
     torch.testing.assert_close(outs[0], shift2d_reference(a, 3, 1), rtol=0, atol=0)
     torch.testing.assert_close(outs[1], shift2d_reference(b, 3, 2), rtol=0, atol=0)
@@ -139,30 +158,36 @@ def test_fused_graph_matches_unfused():
 
 
 @pytest.mark.slow
-def test_shiftresnet_fp32_pte_native_end_to_end(runtime):
+@pytest.mark.parametrize("form", ["custom-ops", "delegate"])
+def test_shiftresnet_fp32_pte_native_end_to_end(runtime, form):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    from edgelight.targets.executorch.delegate import EdgelightPartitioner
     from edgelight.targets.executorch.native import edgelight_op_counts, prepare_native
 
     model, x = _csc_model(), torch.randn(2, 3, 32, 32)
     ep = prepare_native(torch.export.export(model, (x,)), "fp32", fuse=True)
-    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
-    graph = edge.exported_program().graph_module.graph
-    delegates = [n for n in graph.nodes if n.op == "call_function" and "executorch_call_delegate" in str(n.target)]
-    assert edgelight_op_counts(edge) == {"shift_conv1x1": 9} and len(delegates) >= 9
+    partitioners = [EdgelightPartitioner(), XnnpackPartitioner()] if form == "delegate" else [XnnpackPartitioner()]
+    edge = to_edge_transform_and_lower(ep, partitioner=partitioners)
+    if form == "delegate":  # the 9 fused CSC tails are EdgelightBackend calls between XNNPACK partitions
+        assert edgelight_op_counts(edge) == {} and _delegates(edge) == {"EdgelightBackend": 9, "XnnpackBackend": 10}
+    else:
+        assert edgelight_op_counts(edge) == {"shift_conv1x1": 9} and _delegates(edge) == {"XnnpackBackend": 10}
     out = _execute(runtime, edge.to_executorch().buffer, [x])[0]
     torch.testing.assert_close(out, model(x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
-def test_shiftresnet_int8_pte_native_end_to_end(runtime):
+@pytest.mark.parametrize("form", ["custom-ops", "delegate"])
+def test_shiftresnet_int8_pte_native_end_to_end(runtime, form, tmp_path):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from edgelight.targets.executorch.lowering import inspect_program
     from edgelight.targets.executorch.native import edgelight_op_counts, prepare_native, to_native_pte
 
     model, x = _csc_model(), torch.randn(2, 3, 32, 32)
@@ -176,7 +201,12 @@ def test_shiftresnet_int8_pte_native_end_to_end(runtime):
     # the rewritten graph equals the PT2E graph it replaced (same float steps, on the Python kernels)
     expected = qmodel(x)
     torch.testing.assert_close(ep.module()(x), expected, rtol=0, atol=1e-6)
-    out = _execute(runtime, to_native_pte(ep, "w8a8"), [x])[0]
+    pte = to_native_pte(ep, "w8a8", delegate=form == "delegate")
+    if form == "delegate":  # int8 stays int8 between the partitions: no quantize/dequantize op outside them
+        (tmp_path / "mixed.pte").write_bytes(pte)
+        inventory = inspect_program(tmp_path / "mixed.pte")
+        assert inventory["operators"] == {} and inventory["delegates"]["EdgelightBackend"] == 9, inventory
+    out = _execute(runtime, pte, [x])[0]
     # XNNPACK's int8 requantization rounds differently from the reference ops: a few output steps over
     # 20 layers, never a different class
     span = expected.abs().max().item()
@@ -205,3 +235,21 @@ def test_build_failure_is_a_one_line_error(tmp_path):
                                                "EDGELIGHT_EXECUTORCH_INCLUDE_DIR": str(tmp_path)})
     message = str(err.value)
     assert "\n" not in message and "configure failed" in message and "build.log" in message
+
+
+def test_the_delegate_refuses_a_blob_it_cannot_read(runtime):
+    """A program whose EdgelightBackend blob is not ours (or is damaged) fails at load, not at run time."""
+    from executorch.exir import to_edge_transform_and_lower
+
+    from edgelight.targets.executorch.delegate import MAGIC, EdgelightPartitioner
+
+    class Shift(torch.nn.Module):
+        def forward(self, x):
+            return el.shift2d(x, 3, 1)
+
+    x = torch.randn(1, 9, 4, 4)
+    pte = to_edge_transform_and_lower(torch.export.export(Shift(), (x,)), partitioner=[EdgelightPartitioner()]).to_executorch().buffer
+    assert pte.count(MAGIC) == 1
+    torch.testing.assert_close(_execute(runtime, pte, [x])[0], shift2d_reference(x, 3, 1), rtol=0, atol=0)
+    with pytest.raises(RuntimeError):
+        runtime.load_program(pte.replace(MAGIC, b"ELB0")).load_method("forward")

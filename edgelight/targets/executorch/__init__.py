@@ -4,15 +4,22 @@ shift2d and channel_shuffle are lowered at trace time (edgelight.ops.lowering): 
 shift as a frozen one-hot depthwise conv, which XNNPACK runs in fp32 and int8 (the
 pad+slice+cat form makes an int8 program XNNPACK refuses to load), the shuffle as a
 rank-4 reshape/transpose. ``options={"ops": "native"}`` keeps them as custom ops for
-edgelight's native kernels instead (edgelight/targets/executorch/native.py).
+edgelight's native kernels instead (edgelight/targets/executorch/native.py), and
+``{"ops": "delegate"}`` runs those kernels as the EdgelightBackend delegate (delegate.py).
 """
 
 from edgelight.targets.base import Exporter, Runtime, lazy, missing_module
 
 OPTIONS = {
-    "ops": ("lowered", "native"),  # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels
+    # lowered: builtin ops XNNPACK takes; native: custom ops on edgelight kernels; delegate: the same kernels
+    # behind the EdgelightBackend delegate (delegate.py)
+    "ops": ("lowered", "native", "delegate"),
     "shift": ("depthwise", "slices", "grouped"),  # the lowered form of shift2d; the first is the measured best (bench/lowering.py)
-    "fuse": ("off", "on"),  # ops=native: fuse shift -> 1x1 conv into one kernel
+    "fuse": ("off", "on"),  # ops=native/delegate: fuse shift -> 1x1 conv into one kernel
+    # ops=native/delegate, where XNNPACK's partitions meet our kernels: transpose = NCHW tensors (XNNPACK
+    # transposes at each edge, our kernels copy whole planes); channels-last = XNNPACK's own NHWC, no transpose,
+    # our kernels gather per pixel. The first is the measured faster (bench/boundaries.py, docs/kernels.md)
+    "boundary": ("transpose", "channels-last"),
     # LruNet's reused blocks: one delegate run R times by a loop (reuse_loop.py), or R copies in the graph;
     # auto: the loop in fp32 (packed once on any runtime, smaller, faster to lower), copies in int8 (per-use scales)
     "reuse": ("auto", "loop", "unrolled"),

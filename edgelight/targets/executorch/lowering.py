@@ -21,11 +21,13 @@ SAME_SCALE_OPS = (torch.ops.aten.constant_pad_nd.default, torch.ops.aten.pad.def
 
 def validate(precision: str, options: dict) -> None:
     """Option combinations, checked before any work (the pipeline calls this through the record)."""
-    native = options["ops"] == "native"
+    native = options["ops"] != "lowered"  # native custom ops or the EdgelightBackend delegate: the same kernels
     if options["fuse"] == "on" and not native:
-        raise OptionError("executorch option fuse=on needs ops=native (it fuses the native shift kernel into the next 1x1 conv)")
+        raise OptionError("executorch option fuse=on needs ops=native or ops=delegate (it fuses the native shift kernel into the next 1x1 conv)")
     if options["shift"] != OPTIONS["shift"][0] and native:
-        raise OptionError(f"executorch option shift={options['shift']} picks a lowered form; it does not apply with ops=native")
+        raise OptionError(f"executorch option shift={options['shift']} picks a lowered form; it does not apply with ops={options['ops']}")
+    if options["boundary"] != OPTIONS["boundary"][0] and not native:
+        raise OptionError(f"executorch option boundary={options['boundary']} is where XNNPACK meets edgelight's kernels; it needs ops=native or ops=delegate")
     if options["reuse"] == "loop" and (native or precision != "fp32"):
         raise OptionError("executorch option reuse=loop is for fp32 with ops=lowered: an int8 reuse has its own requantization scales, which one delegate cannot take per step")
 
@@ -66,7 +68,7 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
     from edgelight.ops.lowering import lowered, shift_model
 
     options = {key: request.options.get(key, values[0]) for key, values in OPTIONS.items()}
-    native = options["ops"] == "native"
+    native = options["ops"] != "lowered"
     with torch.no_grad(), (nullcontext() if native else lowered(options["shift"])):
         model, steps = request.model if native else shift_model(request.model, options["shift"]), []
         if options["reuse"] == "loop" or (options["reuse"] == "auto" and not native and request.precision == "fp32"):
@@ -85,6 +87,10 @@ def _trace(request: LoweringRequest) -> tuple["torch.export.ExportedProgram", in
         from edgelight.targets.executorch.native import prepare_native
 
         ep = prepare_native(ep, request.precision, fuse=options["fuse"] == "on")
+        if options["boundary"] == "channels-last":  # our ops on XNNPACK's own NHWC: no transpose at the boundaries
+            from edgelight.targets.executorch.native import channels_last_boundaries
+
+            channels_last_boundaries(ep)
     return _prepare(ep, request.precision), reused, folded, bodies
 
 
@@ -132,7 +138,12 @@ def lower(request: LoweringRequest) -> LoweringReport:
 
     with converter_errors("executorch lowering", TargetError):
         ep, reused, folded, bodies = _trace(request)
-        edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+        partitioners = [XnnpackPartitioner()]
+        if request.options.get("ops") == "delegate":
+            from edgelight.targets.executorch.delegate import EdgelightPartitioner
+
+            partitioners.insert(0, EdgelightPartitioner())  # edgelight's ops first, XNNPACK takes the rest
+        edge = to_edge_transform_and_lower(ep, partitioner=partitioners)
         if bodies:
             swap_in_bodies(edge, bodies)
         info = get_delegation_info(edge.exported_program().graph_module)
@@ -140,7 +151,8 @@ def lower(request: LoweringRequest) -> LoweringReport:
     Path(request.out_path).write_bytes(program.buffer)
     inventory = inspect_program(request.out_path)
     delegated, portable = info.num_delegated_nodes, info.num_non_delegated_nodes
-    notes = [f"{delegated} of {delegated + portable} graph nodes delegated to XNNPACK in {info.num_delegated_subgraphs} subgraph(s)"]
+    by_backend = ", ".join(f"{k} x{v}" for k, v in sorted(inventory["delegates"].items())) or "none"
+    notes = [f"{delegated} of {delegated + portable} graph nodes delegated in {info.num_delegated_subgraphs} subgraph(s) ({by_backend})"]
     if inventory["operators"]:
         notes.append("outside the delegate: " + ", ".join(f"{k} x{v}" for k, v in sorted(inventory["operators"].items())))
     if note := reuse_note(reused, folded):
@@ -149,13 +161,20 @@ def lower(request: LoweringRequest) -> LoweringReport:
         notes.append(f"{len(bodies)} reused block(s) as loops: one reuse is one XNNPACK delegate (the shared weights, packed once at load) that the program runs once per reuse")
     from edgelight.targets.executorch.runner import NATIVE_KERNELS, WEIGHT_CACHE
 
-    requires = [NATIVE_KERNELS] if any(op.startswith("edgelight::") for op in inventory["operators"]) else []
+    requires = [NATIVE_KERNELS] if needs_native_kernels(inventory) else []
     # fp32 only: XNNPACK's cache keys a packed weight by name, not by the int8 requantization scales
     runtime_options = {WEIGHT_CACHE: True} if reused and request.precision == "fp32" else {}
     if runtime_options:
         notes.append("reused conv weights: the runner turns on XNNPACK's weights cache so each is packed once per process")
     inventory_ops = inventory["operators"] | {f"delegate:{k}": v for k, v in inventory["delegates"].items()}
     return LoweringReport(inventory_ops, delegated / max(1, delegated + portable), notes, requires, runtime_options)
+
+
+def needs_native_kernels(inventory: dict) -> bool:
+    """A program that kept edgelight's ops or delegates to EdgelightBackend runs only with edgelight's library."""
+    from edgelight.targets.executorch.runner import EDGELIGHT_BACKEND
+
+    return any(op.startswith("edgelight::") for op in inventory["operators"]) or EDGELIGHT_BACKEND in inventory["delegates"]
 
 
 def _input_spec(plan) -> dict | None:

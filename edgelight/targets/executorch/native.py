@@ -223,6 +223,70 @@ def prepare_native(ep: ExportedProgram, precision: str = "fp32", fuse: bool = Fa
     return ep
 
 
+def _layout_copy(graph, src: torch.fx.Node, memory_format, qparams: tuple[float, int] | None) -> torch.fx.Node:
+    """src in ``memory_format``: one dim-order copy, for int8 as dq -> copy -> q with src's own parameters (how
+    XNNPACK's quantized partitions take a copy)."""
+    val = src.meta["val"]
+    with val.fake_mode:
+        moved = val.to(memory_format=memory_format)
+        floats = moved.float() if qparams else None
+    if qparams is None:
+        copy = graph.call_function(aten._to_copy.default, (src,), {"memory_format": memory_format})
+        copy.meta["val"] = moved
+        return copy
+    q_args = (*qparams, -128, 127, torch.int8)
+    dq = graph.call_function(QD.dequantize_per_tensor.default, (src, *q_args))
+    with val.fake_mode:
+        dq.meta["val"] = val.float()
+    copy = graph.call_function(aten._to_copy.default, (dq,), {"memory_format": memory_format})
+    copy.meta["val"] = floats
+    q = graph.call_function(QD.quantize_per_tensor.default, (copy, *q_args))
+    q.meta["val"] = moved
+    return q
+
+
+def _int8_params(node: torch.fx.Node) -> tuple[tuple[float, int] | None, tuple[float, int] | None] | None:
+    """(input, output) quantization parameters of a wrapped op; (None, None) in fp32; None when unknown."""
+    if node.target == el.quantized_shift2d.default:
+        return tuple(node.args[1:3]), tuple(node.args[3:5])
+    if node.args[0].meta["val"].dtype != torch.int8:
+        return None, None
+    producer = node.args[0].meta.get("edgelight_back_to_nchw") or node.args[0]
+    params = _qparams(producer, QD.quantize_per_tensor.default)
+    return (params, params) if params else None  # the int8 shift/shuffle kept their input's parameters
+
+
+def channels_last_boundaries(ep: ExportedProgram) -> int:
+    """Run each shift and shuffle on channels-last tensors: a dim-order copy to channels-last before it and one
+    back after, which XNNPACK's partitions absorb, so what they hand over is their own NHWC and the boundary
+    costs no transpose (the kernels take either layout). Returns how many ops were wrapped."""
+    graph, wrapped = ep.graph, 0
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in (el.shift2d.default, el.quantized_shift2d.default, el.channel_shuffle.default):
+            continue
+        params = _int8_params(node)
+        if params is None:
+            continue
+        x, val = node.args[0], node.meta["val"]
+        source = x.meta.get("edgelight_nhwc_source")  # straight from another wrapped op (a shift, then a shuffle)
+        with graph.inserting_before(node):
+            to_cl = source if source is not None else _layout_copy(graph, x, torch.channels_last, params[0])
+        node.replace_input_with(x, to_cl)
+        with val.fake_mode:
+            node.meta["val"] = val.to(memory_format=torch.channels_last)
+        users = list(node.users)
+        with graph.inserting_before(node.next):  # (inserting_after would put a 3-node chain in reverse)
+            back = _layout_copy(graph, node, torch.contiguous_format, params[1])
+        back.meta.update(edgelight_nhwc_source=node, edgelight_back_to_nchw=back)
+        for user in users:
+            user.replace_input_with(node, back)
+        wrapped += 1
+    if wrapped:
+        graph.eliminate_dead_code()
+        ep.graph_module.recompile()
+    return wrapped
+
+
 def edgelight_op_counts(program) -> dict[str, int]:
     """edgelight op name -> count in an ExportedProgram / EdgeProgramManager graph."""
     gm = program.exported_program().graph_module if hasattr(program, "exported_program") else program.graph_module
@@ -235,10 +299,16 @@ def edgelight_op_counts(program) -> dict[str, int]:
     return counts
 
 
-def to_native_pte(ep: ExportedProgram, precision: str = "fp32", fuse: bool = False) -> bytes:
-    """prepare_native + XNNPACK lowering + to_executorch: the .pte bytes (runs after load_native_kernels())."""
+def to_native_pte(ep: ExportedProgram, precision: str = "fp32", fuse: bool = False, delegate: bool = False) -> bytes:
+    """prepare_native + XNNPACK lowering + to_executorch: the .pte bytes (runs after load_native_kernels()).
+    ``delegate``: edgelight's ops as EdgelightBackend calls (delegate.py) instead of custom ops."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    edge = to_edge_transform_and_lower(prepare_native(ep, precision, fuse), partitioner=[XnnpackPartitioner()])
+    partitioners = [XnnpackPartitioner()]
+    if delegate:
+        from edgelight.targets.executorch.delegate import EdgelightPartitioner
+
+        partitioners.insert(0, EdgelightPartitioner())
+    edge = to_edge_transform_and_lower(prepare_native(ep, precision, fuse), partitioner=partitioners)
     return edge.to_executorch().buffer

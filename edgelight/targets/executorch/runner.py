@@ -10,14 +10,15 @@ from edgelight.targets.base import TargetError
 from edgelight.utils.logs import native_log, quote_errors
 
 NATIVE_KERNELS = "edgelight-native-kernels"  # in a sidecar's "requires": the program kept edgelight's ops
+EDGELIGHT_BACKEND = "EdgelightBackend"  # the delegate in edgelight's kernel library (delegate.py)
 
 
 def required(path: Path, requires: list[str] | None) -> list[str]:
     """What the artifact needs beyond the runtime: its sidecar says (written at export); else read the program."""
     if requires is None:  # a .pte made elsewhere: only its operator table can tell
-        from edgelight.targets.executorch.lowering import inspect_program
+        from edgelight.targets.executorch.lowering import inspect_program, needs_native_kernels
 
-        requires = [NATIVE_KERNELS] if any(op.startswith("edgelight::") for op in inspect_program(path)["operators"]) else []
+        requires = [NATIVE_KERNELS] if needs_native_kernels(inspect_program(path)) else []
     return requires
 
 

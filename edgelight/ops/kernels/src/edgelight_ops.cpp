@@ -31,6 +31,29 @@ bool check_nchw(KernelRuntimeContext& ctx, const Tensor& x, const char* op) {
   return true;
 }
 
+enum class Layout { kNone, kNCHW, kNHWC };
+
+// The shift and shuffle take either contiguous NCHW or channels-last (what an XNNPACK partition hands over
+// when the graph asks for it: no transpose at the boundary); out must have x's layout.
+Layout layout_of(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& out, const char* op) {
+  if (x.dim() != 4) {
+    ET_LOG(Error, "%s expects a 4-D tensor, got %zd dims", op, static_cast<ssize_t>(x.dim()));
+    ctx.fail(Error::InvalidArgument);
+    return Layout::kNone;
+  }
+  // the dim_order_util checks, not tensor_is_*_dim_order: those log an error whenever the answer is no
+  auto nchw_of = [](const Tensor& t) { return executorch::runtime::is_contiguous_dim_order(t.dim_order().data(), t.dim()); };
+  auto nhwc_of = [](const Tensor& t) { return executorch::runtime::is_channels_last_dim_order(t.dim_order().data(), t.dim()); };
+  const bool nchw = nchw_of(x), nhwc = !nchw && nhwc_of(x);
+  const bool same = out.dim() == 4 && (nchw ? nchw_of(out) : nhwc_of(out));
+  if ((!nchw && !nhwc) || !same) {
+    ET_LOG(Error, "%s expects NCHW or channels-last input and output of the same dim order", op);
+    ctx.fail(Error::InvalidArgument);
+    return Layout::kNone;
+  }
+  return nchw ? Layout::kNCHW : Layout::kNHWC;
+}
+
 bool resize_like(KernelRuntimeContext& ctx, Tensor& out, const Tensor& like, ScalarType dtype) {
   if (out.scalar_type() != dtype) {
     ET_LOG(Error, "edgelight: out dtype %d != expected %d", int(out.scalar_type()), int(dtype));
@@ -64,20 +87,27 @@ bool check_shift_args(KernelRuntimeContext& ctx, int64_t k, int64_t d) {
 
 }  // namespace
 
-// edgelight::shift2d.out: fp32 / int8 / uint8, raw zero fill (the fp32 semantics).
+// edgelight::shift2d.out: fp32 / int8 / uint8, raw zero fill (the fp32 semantics); NCHW or channels-last.
 Tensor& shift2d_out(KernelRuntimeContext& ctx, const Tensor& x, int64_t k, int64_t d, Tensor& out) {
-  if (!check_nchw(ctx, x, "shift2d") || !check_shift_args(ctx, k, d) || !resize_like(ctx, out, x, x.scalar_type()))
-    return out;
+  const Layout layout = layout_of(ctx, x, out, "shift2d");
+  if (layout == Layout::kNone || !check_shift_args(ctx, k, d) || !resize_like(ctx, out, x, x.scalar_type())) return out;
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    if (layout == Layout::kNHWC)
+      shift2d_nhwc(x.const_data_ptr<T>(), out.mutable_data_ptr<T>(), N, C, H, W, int(k), int(d), zero, Same<T>{});
+    else
+      shift2d(x.const_data_ptr<T>(), out.mutable_data_ptr<T>(), N, C, H, W, int(k), int(d), zero, CopyMap<T>{});
+  };
   switch (x.scalar_type()) {
     case ScalarType::Float:
-      shift2d(x.const_data_ptr<float>(), out.mutable_data_ptr<float>(), N, C, H, W, int(k), int(d), 0.f, CopyMap<float>{});
+      run(0.f);
       break;
     case ScalarType::Char:
-      shift2d(x.const_data_ptr<int8_t>(), out.mutable_data_ptr<int8_t>(), N, C, H, W, int(k), int(d), int8_t(0), CopyMap<int8_t>{});
+      run(int8_t(0));
       break;
     case ScalarType::Byte:
-      shift2d(x.const_data_ptr<uint8_t>(), out.mutable_data_ptr<uint8_t>(), N, C, H, W, int(k), int(d), uint8_t(0), CopyMap<uint8_t>{});
+      run(uint8_t(0));
       break;
     default:
       ET_LOG(Error, "shift2d: unsupported dtype %d (float32, int8, uint8)", int(x.scalar_type()));
@@ -90,7 +120,8 @@ Tensor& shift2d_out(KernelRuntimeContext& ctx, const Tensor& x, int64_t k, int64
 // point, and values are requantized when the output params differ (a table lookup, else a memcpy).
 Tensor& quantized_shift2d_out(KernelRuntimeContext& ctx, const Tensor& x, double in_scale, int64_t in_zp,
                               double out_scale, int64_t out_zp, int64_t k, int64_t d, Tensor& out) {
-  if (!check_nchw(ctx, x, "quantized_shift2d") || !check_shift_args(ctx, k, d)) return out;
+  const Layout layout = layout_of(ctx, x, out, "quantized_shift2d");
+  if (layout == Layout::kNone || !check_shift_args(ctx, k, d)) return out;
   if (x.scalar_type() != ScalarType::Char || out_zp < -128 || out_zp > 127 || in_scale <= 0 || out_scale <= 0) {
     ET_LOG(Error, "quantized_shift2d: needs int8 input, positive scales and an int8 zero point");
     ctx.fail(Error::InvalidArgument);
@@ -100,24 +131,45 @@ Tensor& quantized_shift2d_out(KernelRuntimeContext& ctx, const Tensor& x, double
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const Requant rq(in_scale, in_zp, out_scale, out_zp);
   const int8_t fill = static_cast<int8_t>(out_zp);
-  if (rq.identity)
-    shift2d(x.const_data_ptr<int8_t>(), out.mutable_data_ptr<int8_t>(), N, C, H, W, int(k), int(d), fill, CopyMap<int8_t>{});
+  const int8_t* in = x.const_data_ptr<int8_t>();
+  int8_t* o = out.mutable_data_ptr<int8_t>();
+  if (layout == Layout::kNHWC && rq.identity)
+    shift2d_nhwc(in, o, N, C, H, W, int(k), int(d), fill, Same<int8_t>{});
+  else if (layout == Layout::kNHWC)
+    shift2d_nhwc(in, o, N, C, H, W, int(k), int(d), fill, Lut1{rq.lut});
+  else if (rq.identity)
+    shift2d(in, o, N, C, H, W, int(k), int(d), fill, CopyMap<int8_t>{});
   else
-    shift2d(x.const_data_ptr<int8_t>(), out.mutable_data_ptr<int8_t>(), N, C, H, W, int(k), int(d), fill, rq);
+    shift2d(in, o, N, C, H, W, int(k), int(d), fill, rq);
   return out;
 }
 
-// edgelight::channel_shuffle.out: a plane permutation, so every dtype works.
+// edgelight::channel_shuffle.out: a plane (NCHW) or per-pixel (channels-last) permutation, so every dtype works.
 Tensor& channel_shuffle_out(KernelRuntimeContext& ctx, const Tensor& x, int64_t groups, Tensor& out) {
-  if (!check_nchw(ctx, x, "channel_shuffle")) return out;
+  const Layout layout = layout_of(ctx, x, out, "channel_shuffle");
+  if (layout == Layout::kNone) return out;
   if (groups < 1 || x.size(1) % groups != 0) {
     ET_LOG(Error, "channel_shuffle: %zd channels do not split into %lld groups", (ssize_t)x.size(1), (long long)groups);
     ctx.fail(Error::InvalidArgument);
     return out;
   }
   if (!resize_like(ctx, out, x, x.scalar_type())) return out;
-  channel_shuffle(x.const_data_ptr(), out.mutable_data_ptr(), x.size(0), x.size(1),
-                  x.size(2) * x.size(3) * static_cast<int64_t>(x.element_size()), groups);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  if (layout == Layout::kNCHW) {
+    channel_shuffle(x.const_data_ptr(), out.mutable_data_ptr(), N, C, H * W * static_cast<int64_t>(x.element_size()), groups);
+    return out;
+  }
+  switch (x.element_size()) {
+    case 1:
+      channel_shuffle_nhwc(static_cast<const uint8_t*>(x.const_data_ptr()), static_cast<uint8_t*>(out.mutable_data_ptr()), N * H * W, C, groups);
+      break;
+    case 4:
+      channel_shuffle_nhwc(static_cast<const uint32_t*>(x.const_data_ptr()), static_cast<uint32_t*>(out.mutable_data_ptr()), N * H * W, C, groups);
+      break;
+    default:
+      ET_LOG(Error, "channel_shuffle: channels-last needs 1- or 4-byte elements");
+      ctx.fail(Error::InvalidArgument);
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Standalone kernel test: calls the ExecuTorch kernels directly on tensors it makes and checks them against
 // naive per-element references written from the op definitions. Built with -fsanitize=address,undefined by
 // tests/test_kernels.py (EDGELIGHT_SANITIZE=ON) so every out-of-bounds read at the image borders is caught.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -36,15 +37,20 @@ struct Owned {
   std::vector<TensorImpl::StridesType> strides;
   std::vector<T> data;
   TensorImpl impl;
-  Owned(std::vector<int> shape, ScalarType dtype)
+  // channels_last: a 4-D tensor with dim order (0, 2, 3, 1), i.e. NHWC memory
+  Owned(std::vector<int> shape, ScalarType dtype, bool channels_last = false)
       : sizes(shape.begin(), shape.end()), order(shape.size()), strides(shape.size()),
-        data(numel(shape)), impl(dtype, shape.size(), sizes.data(), data.data(), order.data(), strides.data()) {
+        data(numel(shape)), impl(dtype, shape.size(), sizes.data(), data.data(), set_order(channels_last), strides.data()) {
     int64_t s = 1;
     for (int i = int(shape.size()) - 1; i >= 0; --i) {
-      order[i] = i;
-      strides[i] = s;
-      s *= shape[i];
+      strides[order[i]] = s;
+      s *= shape[order[i]];
     }
+  }
+  TensorImpl::DimOrderType* set_order(bool channels_last) {
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    if (channels_last) order = {0, 2, 3, 1};
+    return order.data();
   }
   static size_t numel(const std::vector<int>& shape) {
     size_t n = 1;
@@ -152,6 +158,51 @@ void test_shuffle(const Shape& s, int groups) {
   EXPECT(bad == 0, "channel_shuffle c=%d g=%d", s.c, groups);
 }
 
+// NCHW [n, c, y, x] -> NHWC memory
+template <typename T>
+std::vector<T> to_nhwc(const std::vector<T>& v, int N, int C, int H, int W) {
+  std::vector<T> out(v.size());
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < H * W; ++i) out[(size_t(n) * H * W + i) * C + c] = v[(size_t(n) * C + c) * H * W + i];
+  return out;
+}
+
+// The channels-last forms (what runs between XNNPACK partitions that hand over NHWC) equal the NCHW kernels,
+// which the tests above check against the references.
+template <typename T, typename Run>
+void check_channels_last(const Shape& s, ScalarType dtype, Run run, const char* what) {
+  Owned<T> x({s.n, s.c, s.h, s.w}, dtype), out({s.n, s.c, s.h, s.w}, dtype);
+  Owned<T> xl({s.n, s.c, s.h, s.w}, dtype, true), outl({s.n, s.c, s.h, s.w}, dtype, true);
+  fill_random(x.data);
+  const std::vector<T> nhwc = to_nhwc(x.data, s.n, s.c, s.h, s.w);
+  std::copy(nhwc.begin(), nhwc.end(), xl.data.begin());  // in place: the TensorImpl points at this storage
+  KernelRuntimeContext ctx, ctxl;
+  auto xt = x.t(), ot = out.t(), xlt = xl.t(), olt = outl.t();
+  run(ctx, xt, ot);
+  run(ctxl, xlt, olt);
+  EXPECT(ctx.failure_state() == Error::Ok && ctxl.failure_state() == Error::Ok, "%s failed", what);
+  EXPECT(count_mismatch(outl.data, to_nhwc(out.data, s.n, s.c, s.h, s.w), 0.0) == 0, "%s channels-last c=%d h=%d w=%d d=%d",
+         what, s.c, s.h, s.w, s.d);
+}
+
+void test_channels_last(const Shape& s) {
+  using executorch::aten::Tensor;
+  check_channels_last<float>(s, ScalarType::Float, [&](KernelRuntimeContext& c, Tensor& x, Tensor& o) {
+    edgelight::et::shift2d_out(c, x, s.k, s.d, o); }, "shift2d");
+  check_channels_last<int8_t>(s, ScalarType::Char, [&](KernelRuntimeContext& c, Tensor& x, Tensor& o) {
+    edgelight::et::quantized_shift2d_out(c, x, 0.02, 5, 0.02, 5, s.k, s.d, o); }, "quantized_shift2d");
+  check_channels_last<int8_t>(s, ScalarType::Char, [&](KernelRuntimeContext& c, Tensor& x, Tensor& o) {
+    edgelight::et::quantized_shift2d_out(c, x, 0.02, -128, 0.03, 7, s.k, s.d, o); }, "quantized_shift2d requant");
+  for (int g : {1, 3}) {
+    if (s.c % g) continue;
+    check_channels_last<float>(s, ScalarType::Float, [&](KernelRuntimeContext& c, Tensor& x, Tensor& o) {
+      edgelight::et::channel_shuffle_out(c, x, g, o); }, "channel_shuffle fp32");
+    check_channels_last<int8_t>(s, ScalarType::Char, [&](KernelRuntimeContext& c, Tensor& x, Tensor& o) {
+      edgelight::et::channel_shuffle_out(c, x, g, o); }, "channel_shuffle int8");
+  }
+}
+
 void test_fused(const Shape& s, bool relu) {
   const int ho = (s.h - 1) / s.stride + 1, wo = (s.w - 1) / s.stride + 1;
   Owned<float> x({s.n, s.c, s.h, s.w}, ScalarType::Float), w({s.o, s.c, 1, 1}, ScalarType::Float),
@@ -239,6 +290,13 @@ void test_errors() {
     edgelight::et::channel_shuffle_out(ctx, xt, 2, ot);
     EXPECT(ctx.failure_state() == Error::InvalidArgument, "9 channels into 2 groups accepted");
   }
+  {
+    Owned<float> out_cl({1, 9, 4, 4}, ScalarType::Float, true);
+    auto oct = out_cl.t();
+    KernelRuntimeContext ctx;
+    edgelight::et::shift2d_out(ctx, xt, 3, 1, oct);
+    EXPECT(ctx.failure_state() == Error::InvalidArgument, "NCHW input into a channels-last output accepted");
+  }
 }
 
 }  // namespace
@@ -252,6 +310,7 @@ int main() {
     test_fused(s, false);
     test_fused(s, true);
     test_quantized_fused(s, s.stride == 1);
+    test_channels_last(s);
   }
   test_shuffle({2, 12, 3, 5, 3, 1, 1, 1}, 3);
   test_shuffle({1, 10, 1, 7, 3, 1, 1, 1}, 5);
