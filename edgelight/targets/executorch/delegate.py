@@ -63,6 +63,13 @@ class EdgelightPartitioner(Partitioner):
         return PartitionResult(tagged_exported_program=exported_program, partition_tags=tags)
 
 
+def partitioners(delegate: bool) -> list[Partitioner]:
+    """What to_edge_transform_and_lower gets: XNNPACK, with EdgelightPartitioner first for ops=delegate."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    return ([EdgelightPartitioner()] if delegate else []) + [XnnpackPartitioner()]
+
+
 def _arguments(node: torch.fx.Node) -> dict:
     schema = node.target._schema
     values = {arg.name: arg.default_value for arg in schema.arguments if arg.has_default_value()}

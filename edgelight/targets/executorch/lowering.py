@@ -132,18 +132,15 @@ def distinct_cat_inputs(ep: "torch.export.ExportedProgram") -> int:
 
 
 def lower(request: LoweringRequest) -> LoweringReport:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
+    from edgelight.targets.executorch.delegate import partitioners
+
     with converter_errors("executorch lowering", TargetError):
         ep, reused, folded, bodies = _trace(request)
-        partitioners = [XnnpackPartitioner()]
-        if request.options.get("ops") == "delegate":
-            from edgelight.targets.executorch.delegate import EdgelightPartitioner
-
-            partitioners.insert(0, EdgelightPartitioner())  # edgelight's ops first, XNNPACK takes the rest
-        edge = to_edge_transform_and_lower(ep, partitioner=partitioners)
+        # ops=delegate: edgelight's ops go to EdgelightBackend first, XNNPACK takes the rest
+        edge = to_edge_transform_and_lower(ep, partitioner=partitioners(request.options.get("ops") == "delegate"))
         if bodies:
             swap_in_bodies(edge, bodies)
         info = get_delegation_info(edge.exported_program().graph_module)

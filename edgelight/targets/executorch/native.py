@@ -302,13 +302,9 @@ def edgelight_op_counts(program) -> dict[str, int]:
 def to_native_pte(ep: ExportedProgram, precision: str = "fp32", fuse: bool = False, delegate: bool = False) -> bytes:
     """prepare_native + XNNPACK lowering + to_executorch: the .pte bytes (runs after load_native_kernels()).
     ``delegate``: edgelight's ops as EdgelightBackend calls (delegate.py) instead of custom ops."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    partitioners = [XnnpackPartitioner()]
-    if delegate:
-        from edgelight.targets.executorch.delegate import EdgelightPartitioner
+    from edgelight.targets.executorch.delegate import partitioners
 
-        partitioners.insert(0, EdgelightPartitioner())
-    edge = to_edge_transform_and_lower(prepare_native(ep, precision, fuse), partitioner=partitioners)
+    edge = to_edge_transform_and_lower(prepare_native(ep, precision, fuse), partitioner=partitioners(delegate))
     return edge.to_executorch().buffer
