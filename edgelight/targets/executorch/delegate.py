@@ -104,6 +104,8 @@ def serialize(name: str, values: dict, tensors: list[torch.Tensor]) -> bytes:
 
 
 class EdgelightBackend(BackendDetails):
+    """AOT side of the delegate: one claimed op -> its blob (ExecuTorch finds this class by its name)."""
+
     @staticmethod
     def preprocess(edge_program, compile_specs) -> PreprocessResult:
         (node,) = [n for n in edge_program.graph_module.graph.nodes if op_name(n) is not None]

@@ -12,7 +12,8 @@
   int8 directly.
 
 Every op left between XNNPACK partitions costs an NHWC<->NCHW transpose on each side; bench/kernels.py
-measures that against the all-XNNPACK depthwise lowering.
+measures that against the all-XNNPACK depthwise lowering. ``channels_last_boundaries`` (``boundary=channels-last``)
+hands XNNPACK's NHWC over instead, at the price of a per-pixel shift (bench/boundaries.py).
 """
 
 import operator
@@ -251,8 +252,7 @@ def _int8_params(node: torch.fx.Node) -> tuple[tuple[float, int] | None, tuple[f
         return tuple(node.args[1:3]), tuple(node.args[3:5])
     if node.args[0].meta["val"].dtype != torch.int8:
         return None, None
-    producer = node.args[0].meta.get("edgelight_back_to_nchw") or node.args[0]
-    params = _qparams(producer, QD.quantize_per_tensor.default)
+    params = _qparams(node.args[0], QD.quantize_per_tensor.default)
     return (params, params) if params else None  # the int8 shift/shuffle kept their input's parameters
 
 
@@ -277,7 +277,7 @@ def channels_last_boundaries(ep: ExportedProgram) -> int:
         users = list(node.users)
         with graph.inserting_before(node.next):  # (inserting_after would put a 3-node chain in reverse)
             back = _layout_copy(graph, node, torch.contiguous_format, params[1])
-        back.meta.update(edgelight_nhwc_source=node, edgelight_back_to_nchw=back)
+        back.meta["edgelight_nhwc_source"] = node
         for user in users:
             user.replace_input_with(node, back)
         wrapped += 1
