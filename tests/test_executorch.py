@@ -80,6 +80,16 @@ def test_native_kernels_option(exported, precision, ops):
     assert json.loads(exported("shiftresnet-20-e3", "executorch", precision).sidecar.read_text())["requires"] == []
 
 
+@pytest.mark.slow
+def test_channels_last_boundaries_leave_no_copy_outside_xnnpack(exported):
+    """boundary=channels-last: XNNPACK's int8 partitions take the dq -> dim-order copy -> q at each edge, so the
+    program is only delegate calls and verifies like the NCHW one (the kernels run on NHWC memory)."""
+    result = exported("shiftresnet-20-e3", "executorch", "w8a8", ops="delegate", boundary="channels-last")
+    assert result.op_inventory == {"delegate:EdgelightBackend": 9, "delegate:XnnpackBackend": 10}, result.op_inventory
+    v = result.verification
+    assert v["status"] == "passed" and v["top1_agreement"] >= 0.99
+
+
 def test_inspection_reads_weights_and_the_planned_arena(exported):
     info = inspect_program(exported("shiftresnet-20-e3", "executorch", "fp32").artifact)
     assert 95_642 * 4 * 0.9 < info["weights_bytes"] < 95_642 * 4 * 1.2  # BatchNorms fold into the convs here
