@@ -164,5 +164,5 @@ def test_reuse_loop_is_fp32_only():
     from edgelight.targets.executorch.lowering import validate
 
     with pytest.raises(OptionError, match="reuse=loop is for fp32"):
-        validate("w8a8", {"ops": "lowered", "shift": "depthwise", "fuse": "off", "reuse": "loop"})
-    validate("w8a8", {"ops": "lowered", "shift": "depthwise", "fuse": "off", "reuse": "auto"})  # auto: unrolled in int8
+        validate("w8a8", {"ops": "lowered", "shift": "depthwise", "fuse": "off", "reuse": "loop", "boundary": "transpose"})
+    validate("w8a8", {"ops": "lowered", "shift": "depthwise", "fuse": "off", "reuse": "auto", "boundary": "transpose"})  # auto: unrolled in int8
