@@ -151,7 +151,7 @@ struct PixelOffsets {
 
 // shift2d on [N, H, W, C] memory; `map1` maps one value (identity, or the requantization table). In this layout
 // the shift is not a plane copy but one gather per value; a vectorized form (each 32-byte block blending its
-// k*k sources) was slower end to end in fp32 and only 7% faster in int8, so the simple form stays.
+// k*k sources) lost in fp32 and gained little in int8, so the simple form stays (docs/kernels.md).
 template <typename T, typename Map1>
 void shift2d_nhwc(const T* in, T* out, int64_t N, int64_t C, int64_t H, int64_t W, int k, int d, T fill, Map1 map1) {
   const PixelOffsets off(C, W, k, d);
