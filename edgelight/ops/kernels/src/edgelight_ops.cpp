@@ -95,7 +95,7 @@ Tensor& shift2d_out(KernelRuntimeContext& ctx, const Tensor& x, int64_t k, int64
   auto run = [&](auto zero) {
     using T = decltype(zero);
     if (layout == Layout::kNHWC)
-      shift2d_nhwc(x.const_data_ptr<T>(), out.mutable_data_ptr<T>(), N, C, H, W, int(k), int(d), zero, Same<T>{});
+      shift2d_nhwc_copy(x.const_data_ptr<T>(), out.mutable_data_ptr<T>(), N, C, H, W, int(k), int(d), zero);
     else
       shift2d(x.const_data_ptr<T>(), out.mutable_data_ptr<T>(), N, C, H, W, int(k), int(d), zero, CopyMap<T>{});
   };
@@ -134,7 +134,7 @@ Tensor& quantized_shift2d_out(KernelRuntimeContext& ctx, const Tensor& x, double
   const int8_t* in = x.const_data_ptr<int8_t>();
   int8_t* o = out.mutable_data_ptr<int8_t>();
   if (layout == Layout::kNHWC && rq.identity)
-    shift2d_nhwc(in, o, N, C, H, W, int(k), int(d), fill, Same<int8_t>{});
+    shift2d_nhwc_copy(in, o, N, C, H, W, int(k), int(d), fill);
   else if (layout == Layout::kNHWC)
     shift2d_nhwc(in, o, N, C, H, W, int(k), int(d), fill, Lut1{rq.lut});
   else if (rq.identity)

@@ -14,6 +14,7 @@
 
 #include <executorch/runtime/platform/runtime.h>
 
+#include "edgelight_kernels.h"
 #include "edgelight_ops.h"
 
 using executorch::aten::ScalarType;
@@ -102,6 +103,23 @@ int main(int argc, char** argv) {
         pair("shift_int8", "memcpy", shape, copy, [&] { edgelight::et::quantized_shift2d_out(ctx, xt, 0.1, -128, 0.1, -128, 3, 1, ot); }, runs);
       else
         pair("shift_fp32", "memcpy", shape, copy, [&] { edgelight::et::shift2d_out(ctx, xt, 3, 1, ot); }, runs);
+      // the same shift on NHWC memory (LiteRT's layout, ExecuTorch's boundary=channels-last): the int8 row blend
+      // and the per-value gather it replaces (fp32 keeps the gather)
+      auto nhwc = [&](auto zero) {
+        using T = decltype(zero);
+        edgelight::shift2d_nhwc_copy(reinterpret_cast<const T*>(x.data.get()), reinterpret_cast<T*>(out.data.get()), 1, C, H, W, 3, 1, zero);
+      };
+      auto gather = [&](auto zero) {
+        using T = decltype(zero);
+        edgelight::shift2d_nhwc(reinterpret_cast<const T*>(x.data.get()), reinterpret_cast<T*>(out.data.get()), 1, C, H, W, 3, 1, zero,
+                                edgelight::Same<T>{});
+      };
+      if (q) {
+        pair("shift_int8_nhwc", "memcpy", shape, copy, [&] { nhwc(int8_t(-128)); }, runs);
+        pair("nhwc_blend_int8", "per-value gather", shape, [&] { gather(int8_t(-128)); }, [&] { nhwc(int8_t(-128)); }, runs);
+      } else {
+        pair("shift_fp32_nhwc", "memcpy", shape, copy, [&] { nhwc(0.f); }, runs);
+      }
       // fused shift -> 1x1 (stride 1) vs the same GEMM without the shift (k = 1: every offset is 0)
       Buf w({O, C, 1, 1}, dt, el), b({O}, ScalarType::Float, 4), ws({O}, ScalarType::Float, 4), y({1, O, H, W}, dt, el);
       std::fill(reinterpret_cast<float*>(b.data.get()), reinterpret_cast<float*>(b.data.get()) + O, 0.01f);
