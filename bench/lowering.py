@@ -14,6 +14,8 @@ and gets random weights with trained-like BatchNorm statistics, only its latency
          C++ kernels, XNNPACK for the rest (what decides the target's default between kernels and lowering)
 - delegate (ExecuTorch, shiftresnet-20-e3): ``--option ops=delegate``, the same kernels as EdgelightBackend
          delegate calls between the XNNPACK partitions; delegate-cl: the same with ``--option boundary=channels-last``
+- custom (LiteRT, shiftresnet-20-e3 and lrunet-14-1x): ``--option ops=custom``, shift and shuffle as edgelight's
+         LiteRT custom ops (NHWC kernels, int8 on int8 tensors) on LiteRT's CompiledModel, XNNPACK for the rest
 - naive: the model written the usual way -- shift as zero pad + 9 strided slices + cat, channel shuffle as
          ShuffleNet's 5-D view/transpose -- exported with the stock path of each runtime (torch.export ->
          XNNPACK partitioner; litert_torch.convert; int8 by each runtime's stock PT2E quantizer, calibrated on
@@ -52,7 +54,8 @@ MODELS = ("shiftresnet-20-e3", "lrunet-14-1x", "resnet-20")
 NAIVE_MODELS = ("shiftresnet-20-e3", "lrunet-14-1x")  # resnet-20 has no shift or shuffle: one way to write it
 # variants export_model builds
 LOWERED_OPTIONS = {"ours": {}, "slices": {"shift": "slices"}, "grouped": {"shift": "grouped"}, "native": {"ops": "native"},
-                   "delegate": {"ops": "delegate"}, "delegate-cl": {"ops": "delegate", "boundary": "channels-last"}}
+                   "delegate": {"ops": "delegate"}, "delegate-cl": {"ops": "delegate", "boundary": "channels-last"},
+                   "custom": {"ops": "custom"}}
 
 
 def shuffle_5d(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -156,10 +159,12 @@ def build(name: str, runtime: str, precision: str, variant: str, ckpt_dir: Path,
 def variants(name: str, runtime: str) -> tuple[str, ...]:
     if name not in NAIVE_MODELS:
         return ("ours",)
+    custom = ("custom",) if runtime == "tflite" else ()
     if name != "shiftresnet-20-e3":
-        return ("ours", "naive")
-    lowered = ("ours", "slices", "grouped", "naive")
-    chosen = (*lowered, "native", "delegate", "delegate-cl") if runtime == "executorch" else lowered
+        chosen = ("ours", "naive", *custom)
+    else:
+        lowered = ("ours", "slices", "grouped", "naive")
+        chosen = (*lowered, "native", "delegate", "delegate-cl") if runtime == "executorch" else (*lowered, *custom)
     return tuple(v for v in chosen if v == "ours" or ARGS.variants is None or v in ARGS.variants)
 
 
@@ -220,8 +225,14 @@ def ratios(entries) -> list[dict]:
                 add(f"shiftresnet-20-e3 {rt} {p}: native kernels / EdgelightBackend (> 1: the delegate is faster)", ("shiftresnet-20-e3", rt, p, "native"), ("shiftresnet-20-e3", rt, p, "delegate"), None)
                 add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 with EdgelightBackend", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "delegate"), 1.0)
                 add(f"shiftresnet-20-e3 {rt} {p}: EdgelightBackend NCHW / channels-last boundaries (> 1: channels-last wins)", ("shiftresnet-20-e3", rt, p, "delegate"), ("shiftresnet-20-e3", rt, p, "delegate-cl"), None)
+            if rt == "tflite":
+                for m in NAIVE_MODELS:
+                    add(f"{m} {rt} {p}: lowered / edgelight custom ops (> 1: the custom ops win)", (m, rt, p, "ours"), (m, rt, p, "custom"), None)
+                add(f"{rt} {p}: resnet-20 / shiftresnet-20-e3 with edgelight custom ops", ("resnet-20", rt, p, "ours"), ("shiftresnet-20-e3", rt, p, "custom"), 1.0)
         for m in MODELS:
             add(f"{m} {rt}: fp32 / w8a8 (speedup of w8a8)", (m, rt, "fp32", "ours"), (m, rt, "w8a8", "ours"), 1.5)
+        if rt == "tflite":
+            add(f"shiftresnet-20-e3 {rt}: fp32 / w8a8 with edgelight custom ops", ("shiftresnet-20-e3", rt, "fp32", "custom"), ("shiftresnet-20-e3", rt, "w8a8", "custom"), 1.3)
     return [r for r in rows if r["numerator"].split("/")[0] in ARGS.models and r["denominator"].split("/")[0] in ARGS.models]
 
 
@@ -307,7 +318,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--runtimes", nargs="+", default=["executorch", "tflite"], choices=["executorch", "tflite"])
-    parser.add_argument("--variants", nargs="+", default=None, choices=["slices", "grouped", "naive", "native", "delegate", "delegate-cl"],
+    parser.add_argument("--variants", nargs="+", default=None, choices=["slices", "grouped", "naive", "native", "delegate", "delegate-cl", "custom"],
                         help="only these besides 'ours' (default: all)")
     parser.add_argument("--runs", type=int, default=60, help="invokes per block")
     parser.add_argument("--blocks", type=int, default=5)

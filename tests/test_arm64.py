@@ -146,6 +146,17 @@ def test_native_kernel_programs_run_on_the_aarch64_kernels(arm, exported, ops):
     assert report["vs_x86"]["top1_agreement"] >= 0.99 and report["accuracy"]["arm"] >= report["accuracy"]["reference"] - 0.01
 
 
+def test_litert_custom_op_programs_run_on_the_aarch64_kernels(arm, exported):
+    """tflite ops=custom: the int8 shift runs as edgelight's LiteRT custom op, the aarch64 build of
+    libedgelight_litert.so (cross-compiled by setup) on the aarch64 libLiteRt.so, NEON byte blends."""
+    from edgelight.arm64.verify import verify_on_device
+
+    artifact = exported("shiftresnet-20-e3", "tflite", "w8a8", ops="custom").artifact
+    (report,) = verify_on_device([artifact], device="arm64-qemu:cortex-a76")
+    assert report["status"] == "passed", report["problems"]
+    assert report["vs_x86"]["top1_agreement"] >= 0.99 and report["accuracy"]["arm"] >= report["accuracy"]["reference"] - 0.01
+
+
 def test_a_crashing_or_broken_artifact_is_one_failed_record(arm, int8_artifacts, tmp_path):
     from edgelight.bench.harness import run_bench
 

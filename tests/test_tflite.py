@@ -236,3 +236,107 @@ def test_int8_files_write_each_quantization_vector_once(artifact, tmp_path):
     assert len(data) < 0.8 * plain.stat().st_size, (len(data), plain.stat().st_size)
     x = digits()[1][:4]
     np.testing.assert_array_equal(run(path, x), run(plain, x))
+
+
+# ---- ops=custom: edgelight's kernels as LiteRT custom ops on LiteRT's CompiledModel (targets/tflite/native)
+
+
+class ShiftProbe(torch.nn.Module):
+    """conv -> [relu] -> shift (odd channel count: a pass-through tail) -> 1x1 conv: the kernel's edge cases."""
+
+    def __init__(self, channels: int, dilation: int, relu: bool):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, channels, 3, padding=1), torch.nn.Conv2d(channels, 4, 1)
+        self.dilation, self.relu = dilation, relu
+
+    def forward(self, x):
+        x = self.a(x)
+        return self.b(torch.ops.edgelight.shift2d(torch.relu(x) if self.relu else x, 3, self.dilation))
+
+
+def custom_artifact(tmp_path, module, precision, batch=1, **options):
+    calib, _ = digits()
+    path = tmp_path / f"custom-{precision}-{'-'.join(f'{k}={v}' for k, v in sorted(options.items()))}.tflite"
+    request = LoweringRequest(module, calib[:batch], precision, [calib] if precision == "w8a8" else [], path, {}, {"ops": "custom", **options})
+    return path, TARGET.lower(request)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channels,dilation,batch,relu", [(13, 2, 2, False), (27, 1, 1, True)])
+@pytest.mark.parametrize("precision", ["fp32", "w8a8"])
+def test_custom_shift_matches_reference(tmp_path, precision, channels, dilation, batch, relu):
+    """fp32: the custom op against PyTorch; int8 (zero point from an asymmetric range, or -128 after a ReLU):
+    against the same model lowered to builtins (a one-hot depthwise conv is exact in int8), to the last bit."""
+    from edgelight.targets.tflite.runner import LITERT_KERNELS
+
+    torch.manual_seed(channels)
+    module = ShiftProbe(channels, dilation, relu).eval()
+    path, report = custom_artifact(tmp_path, module, precision, batch)
+    x = digits()[1][:4]
+    code = [op for op in report.op_inventory if op.startswith("CUSTOM:")]
+    assert len(code) == 1 and code[0].startswith(f"CUSTOM:EdgelightShift2d_k3_d{dilation}"), report.op_inventory
+    assert report.requires == [LITERT_KERNELS]
+    assert "TRANSPOSE" not in report.op_inventory or report.op_inventory["TRANSPOSE"] <= 2  # the graph's NCHW I/O only
+    if precision == "fp32":
+        with torch.no_grad():
+            want = module(x).numpy()
+        assert np.abs(run(path, x) - want).max() <= 1e-5 * np.abs(want).max()
+        return
+    zero_point = int(code[0].rsplit("_z", 1)[1])
+    assert (zero_point == -128) == relu, code
+    assert report.op_inventory.get("DEQUANTIZE", 0) <= 1 and report.op_inventory.get("QUANTIZE", 0) <= 1  # float I/O only
+    lowered = tmp_path / "lowered.tflite"
+    calib, _ = digits()
+    TARGET.lower(LoweringRequest(module, calib[:batch], precision, [calib], lowered, {}, {}))
+    np.testing.assert_array_equal(run(path, x), run(lowered, x))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "w8a8"])
+def test_custom_ops_in_a_model(tmp_path, precision):
+    """Tiny (shift, two channel shuffles, shared conv): every edgelight op is a custom op between XNNPACK's,
+    int8 stays int8 across them, and the program agrees with PyTorch / the builtin lowering."""
+    torch.manual_seed(0)
+    module = trained_like_batchnorm(Tiny()).eval()
+    path, report = custom_artifact(tmp_path, module, precision)
+    ops = report.op_inventory
+    assert ops["CUSTOM:EdgelightChannelShuffle_g3"] == 2 and sum(v for k, v in ops.items() if k.startswith("CUSTOM:EdgelightShift2d")) == 1, ops
+    # no shuffle reshapes / transposes and no layout transposes around the custom ops: the input's and the head's
+    # remain (the builtin lowering has 8 TRANSPOSE and 4 RESHAPE)
+    assert "RESHAPE" not in ops and ops.get("TRANSPOSE", 0) <= 2, ops
+    x = digits()[1][:8]
+    if precision == "fp32":
+        with torch.no_grad():
+            want = module(x).numpy()
+        assert np.abs(run(path, x) - want).max() <= 1e-4 * np.abs(want).max()
+    else:
+        assert ops.get("DEQUANTIZE", 0) <= 1, ops
+        calib, _ = digits()
+        lowered = tmp_path / "lowered.tflite"
+        TARGET.lower(LoweringRequest(module, calib[:1], precision, [calib], lowered, {}, {}))
+        got, want = run(path, x), run(lowered, x)
+        assert np.abs(got - want).max() <= 0.02 * np.abs(want).max() and (got.argmax(1) == want.argmax(1)).all()
+
+
+@pytest.mark.slow
+def test_custom_op_errors(tmp_path):
+    """A name edgelight does not know fails the load with the name; a kernel whose name says int8 on a float
+    tensor fails the forward pass (LiteRT 2.3 drops a kernel's own status: the runner checks)."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    from edgelight.targets.tflite.lowering import _pack, _unpack
+
+    torch.manual_seed(1)
+    path, _ = custom_artifact(tmp_path, ShiftProbe(9, 1, True).eval(), "fp32")
+    for code, where, message in ((b"EdgelightShift2d_k4_d1", "load", "not an edgelight custom op: EdgelightShift2d_k4_d1"),
+                                 (b"EdgelightShift2d_k3_d1_z0", "run", "refused its tensors")):
+        model = _unpack(path.read_bytes())
+        (custom,) = [c for c in model.operatorCodes if c.builtinCode == fb.BuiltinOperator.CUSTOM]
+        custom.customCode = code
+        bad = tmp_path / f"{where}.tflite"
+        bad.write_bytes(_pack(model, path.stat().st_size))
+        runner = TARGET.make_runner()
+        with pytest.raises(TargetError, match=message):
+            runner.load(bad, threads=1)
+            runner.run(digits()[1][:1].numpy())
+        runner.close()

@@ -11,7 +11,8 @@ versions, changed native sources) means that step is rebuilt.
 - ``wheels``: the aarch64 wheels of this install's own executorch, ai-edge-litert and numpy (same versions), by
   the host's pip with ``--platform``, into a folder the aarch64 Python imports from.
 - ``native``: edgelight's kernel project cross-compiled against the aarch64 executorch wheel: the kernel tests
-  and ``edgelight-bench`` (the native .pte runner, which also carries the kernels).
+  and ``edgelight-bench`` (the native .pte runner, which also carries the kernels); and ``libedgelight_litert.so``,
+  the LiteRT custom ops, against the aarch64 ai-edge-litert wheel.
 """
 
 import contextlib
@@ -78,8 +79,10 @@ def _pins() -> dict[str, str]:
 
 def _native_sources() -> list[Path]:
     from edgelight.ops.kernels import SOURCE_DIR
+    from edgelight.targets.tflite import native as litert_native
 
-    return sorted(p for p in SOURCE_DIR.rglob("*") if p.suffix in {".cpp", ".h", ".txt", ".cmake"} and "build" not in p.parts)
+    kernels = (p for p in SOURCE_DIR.rglob("*") if p.suffix in {".cpp", ".h", ".txt", ".cmake"} and "build" not in p.parts)
+    return sorted({*kernels, *litert_native.sources()})
 
 
 def expected_stamps() -> dict[str, dict]:
@@ -133,7 +136,10 @@ class Arm64Env:
         # the host's /sys is left out: XNNPACK's cpuinfo crashes reading it under emulation (it warns without it)
         for path in dict.fromkeys([src, self.site, *binds]):
             argv += ["-b", str(path)]
-        argv += ["/usr/bin/env", f"PYTHONPATH={src}:{self.site}", "PYTHONUNBUFFERED=1", "/usr/bin/python3", *args]
+        argv += ["-b", str(self.native)]
+        # the cross-built LiteRT custom ops: the aarch64 Python has no compiler to build them
+        kernels = self.native / "libedgelight_litert.so"
+        argv += ["/usr/bin/env", f"PYTHONPATH={src}:{self.site}", "PYTHONUNBUFFERED=1", f"EDGELIGHT_LITERT_KERNELS={kernels}", "/usr/bin/python3", *args]
         return argv, {**_clean_env(), "QEMU_CPU": cpu}
 
     def binary(self, name: str, args: list[str], cpu: str) -> tuple[list[str], dict]:
@@ -221,19 +227,25 @@ def _build_wheels(tmp: Path, log: Path, pins: dict[str, str]) -> None:
 
 def _build_native(tmp: Path, log: Path, site: Path) -> None:
     from edgelight.ops.kernels import SOURCE_DIR, find_cmake
+    from edgelight.targets.tflite import native as litert_native
 
-    cmake = find_cmake()
-    build = tmp / "build"
-    cmd = [cmake, "-S", str(SOURCE_DIR), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_TOOLCHAIN_FILE={SOURCE_DIR / 'cmake' / 'aarch64-linux-gnu.cmake'}",
-           f"-DCMAKE_PREFIX_PATH={site / 'executorch'}", "-DEDGELIGHT_KERNELS_TESTS=ON", "-DEDGELIGHT_BENCH_RUNNER=ON"]
+    cmake, build = find_cmake(), tmp / "build"
     ninja = shutil.which("ninja") or (Path(sys.executable).parent / "ninja")
-    if Path(ninja).exists():
-        cmd += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
-    _run(cmd, log, "cmake configure (aarch64 cross build)")
-    _run([cmake, "--build", str(build), "--parallel", str(os.cpu_count() or 2), "--target", *NATIVE_TARGETS], log, "the aarch64 cross build")
-    for name in NATIVE_TARGETS:
-        shutil.copy2(build / name, tmp / name)
-    shutil.rmtree(build)
+    generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"] if Path(ninja).exists() else []
+
+    def cross_build(source: Path, defines: list[str], targets: list[str], what: str) -> None:
+        _run([cmake, "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+              f"-DCMAKE_TOOLCHAIN_FILE={SOURCE_DIR / 'cmake' / 'aarch64-linux-gnu.cmake'}", *defines, *generator], log, f"cmake configure ({what})")
+        _run([cmake, "--build", str(build), "--parallel", str(os.cpu_count() or 2), "--target", *targets], log, what)
+        for name in targets:
+            shutil.copy2(build / name, tmp / name)
+        shutil.rmtree(build)
+
+    cross_build(SOURCE_DIR, [f"-DCMAKE_PREFIX_PATH={site / 'executorch'}", "-DEDGELIGHT_KERNELS_TESTS=ON", "-DEDGELIGHT_BENCH_RUNNER=ON"],
+                list(NATIVE_TARGETS), "the aarch64 cross build")
+    # edgelight's LiteRT custom ops against the aarch64 wheel's libLiteRt.so (the lane's child loads it by path)
+    cross_build(litert_native.SOURCE_DIR, [f"-DEDGELIGHT_LITERT_LIBRARY={site / 'ai_edge_litert' / 'libLiteRt.so'}"],
+                [litert_native.LIB_NAME], "the aarch64 LiteRT custom-op build")
 
 
 @contextlib.contextmanager

@@ -105,13 +105,16 @@ def _run(cmd: list[str], log: Path, what: str) -> None:
         raise NativeKernelsError(f"native kernel {what} failed (log: {log}){hint}")
 
 
-def configure_and_build(build_dir: Path, options: dict[str, str] | None = None, targets: list[str] | None = None) -> None:
-    """cmake configure + build of this project into ``build_dir`` (also used by the tests for test binaries)."""
+def configure_and_build(build_dir: Path, options: dict[str, str] | None = None, targets: list[str] | None = None,
+                        source_dir: Path = SOURCE_DIR) -> None:
+    """cmake configure + build of this project (or another edgelight CMake project, ``source_dir``) into
+    ``build_dir`` (also used by the tests for test binaries)."""
     cmake, cxx = find_cmake(), _find_compiler()
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / "build.log"
-    cmd = [cmake, "-S", str(SOURCE_DIR), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
-           f"-DCMAKE_PREFIX_PATH={executorch_prefix()}", f"-DCMAKE_CXX_COMPILER={cxx}"]
+    cmd = [cmake, "-S", str(source_dir), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_CXX_COMPILER={cxx}"]
+    if source_dir == SOURCE_DIR:
+        cmd.append(f"-DCMAKE_PREFIX_PATH={executorch_prefix()}")
     ninja = Path(sys.executable).parent / "ninja"
     ninja = str(ninja) if ninja.exists() else shutil.which("ninja")
     if ninja and not (build_dir / "CMakeCache.txt").exists():
@@ -125,7 +128,7 @@ def configure_and_build(build_dir: Path, options: dict[str, str] | None = None, 
     _run(build, log, "build")
 
 
-def _build_once(name: str, root: Path, options: dict[str, str], force: bool) -> Path:
+def build_once(name: str, root: Path, options: dict[str, str], force: bool, source_dir: Path = SOURCE_DIR) -> Path:
     """Build CMake target ``name`` into ``root/name`` once (``force`` rebuilds), safe across processes."""
     out = root / name
     if out.exists() and not force:
@@ -136,7 +139,7 @@ def _build_once(name: str, root: Path, options: dict[str, str], force: bool) -> 
         if out.exists() and not force:
             return out
         with tempfile.TemporaryDirectory(dir=root, prefix="build-") as tmp:
-            configure_and_build(Path(tmp), options, [name])
+            configure_and_build(Path(tmp), options, [name], source_dir)
             staged = root / (name + ".tmp")
             shutil.copy2(Path(tmp) / name, staged)
             shutil.copy2(Path(tmp) / "build.log", root / f"{name}.build.log")
@@ -146,7 +149,7 @@ def _build_once(name: str, root: Path, options: dict[str, str], force: bool) -> 
 
 def build_native_kernels(force: bool = False) -> Path:
     """Build the kernel library into the cache (once; ``force`` rebuilds) and return its path."""
-    return _build_once(LIB_NAME, cache_dir(), {"EDGELIGHT_NATIVE_ARCH": "ON"}, force)
+    return build_once(LIB_NAME, cache_dir(), {"EDGELIGHT_NATIVE_ARCH": "ON"}, force)
 
 
 def build_bench_runner(force: bool = False) -> Path:
@@ -155,7 +158,7 @@ def build_bench_runner(force: bool = False) -> Path:
     for path in [SOURCE_DIR / "CMakeLists.txt", *sorted((SOURCE_DIR / "runner").glob("*"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     # no -march=native: the runner's figures are compared with the Python runtime's, built for any x86-64
-    return _build_once("edgelight-bench", cache_dir() / f"runner-{digest.hexdigest()[:12]}", {"EDGELIGHT_BENCH_RUNNER": "ON"}, force)
+    return build_once("edgelight-bench", cache_dir() / f"runner-{digest.hexdigest()[:12]}", {"EDGELIGHT_BENCH_RUNNER": "ON"}, force)
 
 
 def load_native_kernels() -> Path:
@@ -205,4 +208,4 @@ def get_backend_option(backend: str, key: str) -> int:
     return value.value
 
 
-__all__ = ["NativeKernelsError", "build_bench_runner", "build_native_kernels", "cache_dir", "configure_and_build", "load_native_kernels"]
+__all__ = ["NativeKernelsError", "build_bench_runner", "build_once", "build_native_kernels", "cache_dir", "configure_and_build", "load_native_kernels"]

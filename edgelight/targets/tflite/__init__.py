@@ -3,7 +3,8 @@
 options: ``io`` ("float" | "int8": the w8a8 artifact's input/output type), ``shift`` (a form of
 ``edgelight.ops.lowering.SHIFT_FORMS``; default the measured best), ``shared_bn`` ("keep": a
 BatchNorm after a reused conv stays a separate op so the weight is stored once; "fold": fp32
-only, folds it, one weight copy per use, faster). See docs/targets/tflite.md.
+only, folds it, one weight copy per use, faster), ``ops`` ("lowered": builtin ops; "custom": edgelight's
+kernels as LiteRT custom ops, run through LiteRT's CompiledModel C API). See docs/targets/tflite.md.
 """
 
 from edgelight.targets.base import Exporter, Runtime, lazy, missing_module
@@ -12,6 +13,9 @@ OPTIONS = {
     "io": ("float", "int8"),  # int8: the w8a8 artifact takes and returns int8 tensors
     "shift": ("depthwise", "slices", "grouped"),  # how shift2d becomes builtin ops; the first is the measured best (bench/lowering.py)
     "shared_bn": ("keep", "fold"),  # fold (fp32 only): faster, but one weight copy per reuse
+    # custom: shift2d / channel_shuffle as edgelight custom ops on LiteRT's CompiledModel (native/); the stock
+    # interpreter cannot load such a file
+    "ops": ("lowered", "custom"),
 }
 
 RUNTIME = Runtime(

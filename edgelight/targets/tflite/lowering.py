@@ -50,7 +50,7 @@ def _quantizer():
         aten.reshape.default, aten.view.default, aten._unsafe_view.default, aten.transpose.int, aten.permute.default,
         aten.slice.Tensor, aten.select.int, aten.constant_pad_nd.default, aten.pad.default, aten.clone.default,
         aten.contiguous.default, aten.flatten.using_ints, aten.unsqueeze.default, aten.squeeze.dim, aten.stack.default,
-        aten.cat.default,
+        aten.cat.default, torch.ops.edgelight.shift2d.default, torch.ops.edgelight.channel_shuffle.default,
     }
 
     class EdgelightQuantizer(PT2EQuantizer):
@@ -78,20 +78,24 @@ def _quantizer():
     return EdgelightQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
 
 
-def convert(model: nn.Module, example: torch.Tensor, precision: str, calibration: list, shift: str, shared_bn: str = "keep", shuffle=None):
+def convert(model: nn.Module, example: torch.Tensor, precision: str, calibration: list, shift: str, shared_bn: str = "keep",
+            shuffle=None, ops: str = "lowered"):
     """Trace and convert; returns (litert-torch exported model, BNs kept unfused, (BNs folded in w8a8, with own codes)).
 
-    ``shuffle`` replaces the channel_shuffle lowering (the benchmark's naive 5-D form uses it).
+    ``shuffle`` replaces the channel_shuffle lowering (the benchmark's naive 5-D form uses it); ``ops="custom"``
+    keeps shift2d / channel_shuffle as edgelight's custom ops (custom_ops.py) instead of builtins.
     """
     import litert_torch
 
     from edgelight.ops._library import ACTIVE_LOWERING
     from edgelight.ops.lowering import lowered, shift_model
 
-    unfused, model = 0, shift_model(model, shift)
+    if ops == "custom":
+        import edgelight.targets.tflite.custom_ops  # noqa: F401  (registers the NHWC twins and their lowerings)
+    unfused, model = 0, model if ops == "custom" else shift_model(model, shift)
     if shared_bn == "keep" or precision == "w8a8":  # PT2E's conv-bn fusion would also rewrite a shared weight
         model, unfused = keep_shared_weights(model, example)
-    with lowered(shift=shift), torch.no_grad():
+    with lowered(shift=shift) if ops == "lowered" else contextlib.nullcontext(), torch.no_grad():
         if shuffle is not None:
             ACTIVE_LOWERING.set({**ACTIVE_LOWERING.get(), "channel_shuffle": shuffle})  # undone when lowered() exits
         if precision == "fp32":
@@ -106,6 +110,60 @@ def convert(model: nn.Module, example: torch.Tensor, precision: str, calibration
         except QuantizationError as e:
             raise TargetError(str(e)) from None
         return litert_torch.convert(quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer)), unfused, folded
+
+
+def int8_custom_ops(data: bytes) -> bytes:
+    """DEQUANTIZE -> edgelight custom op -> QUANTIZE, one scale and zero point on both sides (the quantizer shares
+    them), becomes the custom op on the int8 tensor: no float round trip. A shift's int8 name carries the zero
+    point, its border fill (custom_ops.shift2d_code). The converter cannot type a custom op int8 itself:
+    litert-torch resolves quantized types after lowering, in converter passes that know only builtins."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    from edgelight.targets.tflite.native import CUSTOM_PREFIX, SHIFT_PREFIX
+
+    model = _unpack(data)
+    graph, codes = model.subgraphs[0], model.operatorCodes
+    builtin = lambda op: max(codes[op.opcodeIndex].builtinCode, codes[op.opcodeIndex].deprecatedBuiltinCode)  # noqa: E731
+    readers = {}
+    for op in graph.operators:
+        for t in op.inputs:
+            readers.setdefault(t, []).append(op)
+    producer = {t: op for op in graph.operators for t in op.outputs}
+
+    def params(t):
+        q = graph.tensors[t].quantization
+        ok = graph.tensors[t].type == fb.TensorType.INT8 and q is not None and len(q.scale) == 1
+        return (float(q.scale[0]), int(q.zeroPoint[0])) if ok else None
+
+    def opcode(name: bytes) -> int:
+        for i, c in enumerate(codes):
+            if c.customCode == name:
+                return i
+        code = fb.OperatorCodeT()
+        code.builtinCode, code.deprecatedBuiltinCode, code.customCode, code.version = fb.BuiltinOperator.CUSTOM, fb.BuiltinOperator.CUSTOM, name, 1
+        codes.append(code)
+        return len(codes) - 1
+
+    dropped = set()
+    for op in list(graph.operators):
+        name = codes[op.opcodeIndex].customCode or b""
+        if builtin(op) != fb.BuiltinOperator.CUSTOM or not name.startswith(CUSTOM_PREFIX.encode()):
+            continue
+        dq, users = producer.get(op.inputs[0]), readers.get(op.outputs[0], [])
+        if dq is None or builtin(dq) != fb.BuiltinOperator.DEQUANTIZE or len(readers[op.inputs[0]]) != 1:
+            continue
+        if len(users) != 1 or builtin(users[0]) != fb.BuiltinOperator.QUANTIZE or op.outputs[0] in graph.outputs:
+            continue
+        q = users[0]
+        src, dst = params(dq.inputs[0]), params(q.outputs[0])
+        if src is None or src != dst:
+            continue
+        if name.startswith(SHIFT_PREFIX.encode()):
+            name += f"_z{src[1]}".encode()
+        op.opcodeIndex, op.inputs, op.outputs = opcode(name), [dq.inputs[0]], [q.outputs[0]]
+        dropped |= {id(dq), id(q)}
+    graph.operators = [op for op in graph.operators if id(op) not in dropped]
+    return _pack(model, len(data))
 
 
 def float_io(data: bytes) -> bytes:
@@ -204,31 +262,41 @@ def lower(request: LoweringRequest) -> LoweringReport:
 
     precision = request.precision
     options = {key: request.options.get(key, values[0]) for key, values in OPTIONS.items()}
-    io, shift, shared_bn = options["io"], options["shift"], options["shared_bn"]
+    io, shift, shared_bn, ops = options["io"], options["shift"], options["shared_bn"], options["ops"]
     if precision == "w8a8" and not request.calibration:
         raise TargetError("w8a8 needs calibration data; pass calibration images (the pipeline uses the train split)")
     example = torch.as_tensor(request.example, dtype=torch.float32)
     # the converter reports every stage (rich on stdout, absl/TF logs on stderr); its errors are MLIR dumps
-    with native_log(), _quiet_progress(), converter_errors(f"litert-torch conversion ({precision}, shift={shift})", TargetError):
-        edge, unfused, folded = convert(request.model, example, precision, request.calibration, shift, shared_bn)
+    with native_log(), _quiet_progress(), converter_errors(f"litert-torch conversion ({precision}, shift={shift}, ops={ops})", TargetError):
+        edge, unfused, folded = convert(request.model, example, precision, request.calibration, shift, shared_bn, ops=ops)
         data = edge.model_content()
+    if precision == "w8a8" and ops == "custom":
+        data = int8_custom_ops(data)
     if precision == "w8a8":  # re-packed either way: _pack writes equal quantization vectors once
         data = float_io(data) if io == "float" else _pack(_unpack(data), len(data))
     out_path = Path(request.out_path)
     out_path.write_bytes(data)
     spec = inspect_tflite(out_path)
-    notes = [f"shift lowered as '{shift}'", f"{precision} with {spec['inputs'][0]['dtype']} input / {spec['outputs'][0]['dtype']} output"]
+    notes = [f"shift lowered as '{shift}'" if ops == "lowered" else "shift2d / channel_shuffle kept as edgelight custom ops", f"{precision} with {spec['inputs'][0]['dtype']} input / {spec['outputs'][0]['dtype']} output"]
     if note := reuse_note(unfused, folded):
         notes.append(note)
-    partitions = xnnpack_partitions(out_path)
-    notes.append(f"XNNPACK partitions: {partitions}" + ("" if partitions == 1 else " (some ops run on LiteRT's own kernels between them)"))
-    from edgelight.targets.tflite.runner import WEIGHT_CACHE
+    from edgelight.targets.tflite.native import custom_ops
+    from edgelight.targets.tflite.runner import LITERT_KERNELS, WEIGHT_CACHE
+
+    requires = []
+    if custom := custom_ops(spec["ops"]):
+        requires = [LITERT_KERNELS]
+        notes.append(f"edgelight custom ops {', '.join(custom)}: runs on LiteRT's CompiledModel with edgelight's kernels, "
+                     "not on the stock interpreter")
+    else:
+        partitions = xnnpack_partitions(out_path)
+        notes.append(f"XNNPACK partitions: {partitions}" + ("" if partitions == 1 else " (some ops run on LiteRT's own kernels between them)"))
 
     # fp32 only: XNNPACK's cache keys a packed weight by its buffer, not by the int8 requantization scales
     runtime_options = {WEIGHT_CACHE: True} if unfused and precision == "fp32" else {}
     if runtime_options:
         notes.append("reused conv weights: the runner uses LiteRT's CompiledModel with XNNPACK's weights cache, each packed once")
-    return LoweringReport(op_inventory=spec["ops"], delegated_fraction=None, notes=notes, runtime_options=runtime_options)
+    return LoweringReport(op_inventory=spec["ops"], delegated_fraction=None, notes=notes, requires=requires, runtime_options=runtime_options)
 
 
-__all__ = ["OPTIONS", "convert", "float_io", "lower"]
+__all__ = ["OPTIONS", "convert", "float_io", "int8_custom_ops", "lower"]

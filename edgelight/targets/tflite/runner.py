@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgelight.targets.base import TargetError
+from edgelight.targets.tflite.native import custom_ops
 from edgelight.utils.logs import native_log
 
 
@@ -76,6 +77,7 @@ def xnnpack_partitions(path: Path) -> int:
 
 
 WEIGHT_CACHE = "xnnpack_weight_cache"  # a sidecar runtime option: pack each shared weight once (fp32 programs)
+LITERT_KERNELS = "edgelight-litert-kernels"  # in a sidecar's "requires": edgelight custom ops (native/)
 
 
 _PREPARED = []  # the benchmark child's LiteRT environment, made before its memory baseline (prepare)
@@ -88,8 +90,14 @@ def _new_environment():
 
 
 def prepare(hints: dict) -> None:
-    """Load LiteRT's CompiledModel runtime (libLiteRt.so) before the memory baseline when the cache path is used."""
-    if hints.get("runtime_options", {}).get(WEIGHT_CACHE) and not _PREPARED:
+    """Load LiteRT's CompiledModel runtime (libLiteRt.so) before the memory baseline when the cache path is used,
+    and edgelight's custom-op library (which links libLiteRt.so) when the artifact needs it."""
+    if LITERT_KERNELS in (hints.get("requires") or []):
+        from edgelight.targets.tflite.native import load_library
+
+        with native_log():
+            load_library()
+    elif hints.get("runtime_options", {}).get(WEIGHT_CACHE) and not _PREPARED:
         with native_log():
             _PREPARED.append(_new_environment())
 
@@ -112,6 +120,9 @@ class _CompiledModel:
         self.inputs, self.outputs = self.model.create_input_buffers(0), self.model.create_output_buffers(0)
         self.out_elements = out_elements
 
+    def close(self) -> None:
+        self.model.close()
+
     def run(self, x: np.ndarray) -> np.ndarray:
         self.inputs[0].write(x)
         self.model.run_by_index(0, self.inputs, self.outputs)
@@ -128,6 +139,10 @@ class TFLiteRunner:
 
         hints = runner_hints(path) if hints is None else hints
         self.compiled = None
+        spec = inspect_tflite(Path(path))
+        if custom := custom_ops(spec["ops"]):  # the stock interpreter cannot resolve them: CompiledModel + our kernels
+            self._load_custom(Path(path), threads, spec, custom, hints)
+            return
         try:
             with native_log():  # "Created TensorFlow Lite XNNPACK delegate" on every load
                 self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
@@ -141,6 +156,16 @@ class TFLiteRunner:
                     self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise TargetError(f"LiteRT could not load '{path}': {str(exc).strip().splitlines()[0]}") from exc
+
+    def _load_custom(self, path: Path, threads: int | None, spec: dict, custom: list[str], hints: dict) -> None:
+        from edgelight.targets.tflite.native import CustomOpModel
+
+        self.interpreter = None
+        self.input, self.output = ({"dtype": np.dtype(t["dtype"]), "shape": np.asarray(t["shape"]), "quantization": (t["scale"], t["zero_point"])}
+                                   for t in (spec["inputs"][0], spec["outputs"][0]))
+        with native_log():  # a first use builds libedgelight_litert.so (NativeKernelsError, one line, if it cannot)
+            self.compiled = CustomOpModel(path, threads, custom, self.input["dtype"], tuple(self.output["shape"]), self.output["dtype"],
+                                          weight_cache=bool(hints["runtime_options"].get(WEIGHT_CACHE)))
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         if self.input["dtype"] == np.float32:
@@ -163,7 +188,7 @@ class TFLiteRunner:
         outs = []
         for chunk in np.split(x, x.shape[0] // shape[0]):
             if self.compiled is not None:
-                outs.append(self.compiled.run(chunk).reshape(self.output["shape"]))
+                outs.append(self._dequantize(self.compiled.run(self._quantize(chunk)).reshape(self.output["shape"])))
                 continue
             self.interpreter.set_tensor(self.input["index"], self._quantize(chunk))
             self.interpreter.invoke()
@@ -174,7 +199,7 @@ class TFLiteRunner:
         self.interpreter = None
         if self.compiled is not None:
             with native_log():  # LiteRT's accelerators log their teardown ("INFO: DestroyAccelerator ...")
-                self.compiled.model.close()
+                self.compiled.close()
                 self.compiled = None
                 gc.collect()
         self.compiled = None
