@@ -19,7 +19,6 @@ _LIB.define("shift2d_nhwc(Tensor x, int kernel_size=3, int dilation=1) -> Tensor
 _LIB.define("channel_shuffle_nhwc(Tensor x, int groups) -> Tensor")
 
 
-
 def _nchw(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 1, 2)
 
@@ -48,9 +47,13 @@ def _channel_shuffle_nhwc_fake(x, groups):
     return torch.empty_like(x)
 
 
-def shift2d_code(kernel_size: int = 3, dilation: int = 1, zero_point: int | None = None) -> str:
-    """The custom op's name; int8 (``zero_point`` given) carries the zero point, the border's fill."""
-    return f"{SHIFT_PREFIX}_k{kernel_size}_d{dilation}" + ("" if zero_point is None else f"_z{zero_point}")
+def shift2d_code(kernel_size: int = 3, dilation: int = 1) -> str:
+    return f"{SHIFT_PREFIX}_k{kernel_size}_d{dilation}"
+
+
+def int8_shift_code(code: str, zero_point: int) -> str:
+    """An int8 shift's name: its float name and its zero point, the border's fill."""
+    return f"{code}_z{zero_point}"
 
 
 def channel_shuffle_code(groups: int) -> str:
@@ -88,4 +91,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["CUSTOM_PREFIX", "SHIFT_PREFIX", "channel_shuffle_code", "shift2d_code"]
+__all__ = ["CUSTOM_PREFIX", "SHIFT_PREFIX", "channel_shuffle_code", "int8_shift_code", "shift2d_code"]

@@ -119,7 +119,7 @@ def int8_custom_ops(data: bytes) -> bytes:
     litert-torch resolves quantized types after lowering, in converter passes that know only builtins."""
     from ai_edge_litert import schema_py_generated as fb
 
-    from edgelight.targets.tflite.native import CUSTOM_PREFIX, SHIFT_PREFIX
+    from edgelight.targets.tflite.custom_ops import CUSTOM_PREFIX, SHIFT_PREFIX, int8_shift_code
 
     model = _unpack(data)
     graph, codes = model.subgraphs[0], model.operatorCodes
@@ -159,7 +159,7 @@ def int8_custom_ops(data: bytes) -> bytes:
         if src is None or src != dst:
             continue
         if name.startswith(SHIFT_PREFIX.encode()):
-            name += f"_z{src[1]}".encode()
+            name = int8_shift_code(name.decode(), src[1]).encode()
         op.opcodeIndex, op.inputs, op.outputs = opcode(name), [dq.inputs[0]], [q.outputs[0]]
         dropped |= {id(dq), id(q)}
     graph.operators = [op for op in graph.operators if id(op) not in dropped]
