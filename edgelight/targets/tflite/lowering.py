@@ -115,7 +115,7 @@ def convert(model: nn.Module, example: torch.Tensor, precision: str, calibration
 def int8_custom_ops(data: bytes) -> bytes:
     """DEQUANTIZE -> edgelight custom op -> QUANTIZE, one scale and zero point on both sides (the quantizer shares
     them), becomes the custom op on the int8 tensor: no float round trip. A shift's int8 name carries the zero
-    point, its border fill (custom_ops.shift2d_code). The converter cannot type a custom op int8 itself:
+    point, its border fill (custom_ops.int8_shift_code). The converter cannot type a custom op int8 itself:
     litert-torch resolves quantized types after lowering, in converter passes that know only builtins."""
     from ai_edge_litert import schema_py_generated as fb
 
